@@ -1,0 +1,594 @@
+//! Configuration types with the defaults of the specification. Loading (file, environment)
+//! happens in the binary; these types only describe and validate.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::Tier;
+
+/// The whole configuration. Sections reject unknown keys so a typo is an error, not a silent
+/// default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where the SQLite database, blobs and generated secrets live (`SHUTTER_DATA_DIR`).
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub tiers: TiersConfig,
+    pub rate_limits: RateLimitConfig,
+    pub feed: FeedConfig,
+    pub media: MediaConfig,
+    pub jobs: JobsConfig,
+    pub redis: RedisConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            tiers: TiersConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            feed: FeedConfig::default(),
+            media: MediaConfig::default(),
+            jobs: JobsConfig::default(),
+            redis: RedisConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("shutter.db").display()),
+        }
+    }
+
+    /// The base of absolute URLs handed to clients, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+
+    pub fn tier_limits(&self, tier: Tier) -> &TierLimits {
+        match tier {
+            Tier::Basic => &self.tiers.basic,
+            Tier::Premium => &self.tiers.premium,
+        }
+    }
+
+    /// Checks rules that types alone cannot express. The error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if let Some(read) = &self.database.read_url {
+            if !(read.starts_with("postgres://") || read.starts_with("postgresql://")) {
+                return Err(ConfigError::new(
+                    "database.read_url",
+                    "must be a postgres:// URL",
+                ));
+            }
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "server.listen",
+                "must be an address like 127.0.0.1:8080",
+            ));
+        }
+        if let Some(public) = &self.server.public_url {
+            if !(public.starts_with("http://") || public.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    "server.public_url",
+                    "must start with http:// or https://",
+                ));
+            }
+        }
+        if self.auth.access_token_ttl.0.is_zero() {
+            return Err(ConfigError::new(
+                "auth.access_token_ttl",
+                "must be longer than zero",
+            ));
+        }
+        if self.auth.refresh_token_ttl.0.is_zero() {
+            return Err(ConfigError::new(
+                "auth.refresh_token_ttl",
+                "must be longer than zero",
+            ));
+        }
+        for (name, limits) in [
+            ("basic", &self.tiers.basic),
+            ("premium", &self.tiers.premium),
+        ] {
+            if limits.posts_per_minute == 0 {
+                return Err(ConfigError::new(
+                    format!("tiers.{name}.posts_per_minute"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if self.rate_limits.per_ip_per_minute == 0 {
+            return Err(ConfigError::new(
+                "rate_limits.per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if self.rate_limits.login_per_minute == 0 {
+            return Err(ConfigError::new(
+                "rate_limits.login_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if let Some(oidc) = &self.auth.oidc {
+            for (key, value) in [
+                ("issuer", &oidc.issuer),
+                ("audience", &oidc.audience),
+                ("jwks_url", &oidc.jwks_url),
+            ] {
+                if value.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("auth.oidc.{key}"),
+                        "must be set when [auth.oidc] is configured",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value that breaks a rule.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_url: Option<String>,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_timeout: DurationValue,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            shutdown_timeout: DurationValue::secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    pub read_url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            read_url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub local: LocalStorageConfig,
+    pub s3: S3StorageConfig,
+    pub upload_url_ttl: DurationValue,
+    pub download_url_ttl: DurationValue,
+    pub multipart_threshold: ByteSize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: StorageBackend::Local,
+            local: LocalStorageConfig::default(),
+            s3: S3StorageConfig::default(),
+            upload_url_ttl: DurationValue::secs(3600),
+            download_url_ttl: DurationValue::secs(15 * 60),
+            multipart_threshold: ByteSize(64 * 1024 * 1024),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalStorageConfig {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3StorageConfig {
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub path_style: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub access_token_ttl: DurationValue,
+    pub refresh_token_ttl: DurationValue,
+    pub oidc: Option<OidcConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_token_ttl: DurationValue::secs(15 * 60),
+            refresh_token_ttl: DurationValue::secs(30 * 24 * 3600),
+            oidc: None,
+        }
+    }
+}
+
+/// An external identity provider whose tokens are accepted besides Shutter's own.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+    /// A claim whose value (`basic` or `premium`) sets the user's tier.
+    pub tier_claim: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TiersConfig {
+    pub basic: TierLimits,
+    pub premium: TierLimits,
+}
+
+impl Default for TiersConfig {
+    fn default() -> Self {
+        TiersConfig {
+            basic: TierLimits {
+                max_file_size: ByteSize(100 * MIB),
+                max_concurrent_uploads: 10,
+                storage_quota: ByteSize(10 * GIB),
+                posts_per_minute: 10,
+            },
+            premium: TierLimits {
+                max_file_size: ByteSize(5 * GIB),
+                max_concurrent_uploads: 50,
+                storage_quota: ByteSize(1024 * GIB),
+                posts_per_minute: 60,
+            },
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+
+/// What one tier may do. Missing keys in a file take the basic tier's defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierLimits {
+    pub max_file_size: ByteSize,
+    pub max_concurrent_uploads: u32,
+    pub storage_quota: ByteSize,
+    pub posts_per_minute: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub per_ip_per_minute: u32,
+    pub login_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_ip_per_minute: 1000,
+            login_per_minute: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    pub fanout_threshold: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            fanout_threshold: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    pub max_pixels: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            max_pixels: 100_000_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Worker count; the number of cores when unset.
+    pub workers: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, readable text when it is.
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// A size in bytes, written as a number of bytes or with a unit: `100MiB`, `5GiB`, `64KB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (num, unit) = text.split_at(split);
+        let num: u64 = num.parse().ok()?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1000,
+            "kib" | "k" => 1024,
+            "mb" => 1000 * 1000,
+            "mib" | "m" => MIB,
+            "gb" => 1000 * 1000 * 1000,
+            "gib" | "g" => GIB,
+            "tb" => 1000 * 1000 * 1000 * 1000,
+            "tib" | "t" => 1024 * GIB,
+            _ => return None,
+        };
+        num.checked_mul(mult).map(ByteSize)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberOrText::<ByteSize>::new(
+            "a size like 100MiB or a number of bytes",
+        ))
+    }
+}
+
+/// A duration, written `500ms`, `90s`, `15m`, `1h`, `30d`, or a number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DurationValue(pub Duration);
+
+impl DurationValue {
+    pub const fn secs(secs: u64) -> Self {
+        DurationValue(Duration::from_secs(secs))
+    }
+
+    pub fn get(self) -> Duration {
+        self.0
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit())?;
+        let (num, unit) = text.split_at(split);
+        let num: u64 = num.parse().ok()?;
+        let ms: u64 = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        num.checked_mul(ms)
+            .map(|ms| DurationValue(Duration::from_millis(ms)))
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberOrText::<DurationValue>::new(
+            "a duration like 15m, 1h or 30d",
+        ))
+    }
+}
+
+trait FromNumberOrText: Sized {
+    fn from_number(n: u64) -> Self;
+    fn from_text(text: &str) -> Option<Self>;
+}
+
+impl FromNumberOrText for ByteSize {
+    fn from_number(n: u64) -> Self {
+        ByteSize(n)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        ByteSize::parse(text)
+    }
+}
+
+impl FromNumberOrText for DurationValue {
+    fn from_number(n: u64) -> Self {
+        DurationValue::secs(n)
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        DurationValue::parse(text)
+    }
+}
+
+struct NumberOrText<T> {
+    expected: &'static str,
+    _marker: std::marker::PhantomData<T>,
+}
+
+impl<T> NumberOrText<T> {
+    fn new(expected: &'static str) -> Self {
+        NumberOrText {
+            expected,
+            _marker: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: FromNumberOrText> serde::de::Visitor<'_> for NumberOrText<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        Ok(T::from_number(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        u64::try_from(v)
+            .map(T::from_number)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        T::from_text(v).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse_with_units() {
+        assert_eq!(ByteSize::parse("100MiB"), Some(ByteSize(100 * MIB)));
+        assert_eq!(ByteSize::parse("1024"), Some(ByteSize(1024)));
+        assert_eq!(ByteSize::parse("5 GiB"), Some(ByteSize(5 * GIB)));
+        assert_eq!(ByteSize::parse("lots"), None);
+        assert_eq!(DurationValue::parse("15m"), Some(DurationValue::secs(900)));
+        assert_eq!(
+            DurationValue::parse("30d"),
+            Some(DurationValue::secs(30 * 86400))
+        );
+        assert_eq!(
+            DurationValue::parse("250ms").map(|d| d.get().as_millis()),
+            Some(250)
+        );
+        assert_eq!(DurationValue::parse("15"), None);
+        assert_eq!(DurationValue::parse("15y"), None);
+    }
+
+    #[test]
+    fn defaults_match_the_specification() {
+        let c = Config::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+        assert!(c.database_url().ends_with("data/shutter.db"));
+        assert_eq!(c.tiers.basic.max_file_size, ByteSize(100 * MIB));
+        assert_eq!(c.tiers.premium.storage_quota, ByteSize(1024 * GIB));
+        assert_eq!(c.auth.access_token_ttl, DurationValue::secs(900));
+        assert_eq!(c.feed.fanout_threshold, 10_000);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut c = Config::default();
+        c.server.listen = "nowhere".into();
+        let err = c.validate().err().map(|e| e.key);
+        assert_eq!(err.as_deref(), Some("server.listen"));
+        let mut c = Config::default();
+        c.database.url = Some("mysql://x".into());
+        assert_eq!(
+            c.validate().err().map(|e| e.key).as_deref(),
+            Some("database.url")
+        );
+    }
+}
