@@ -1,1 +1,58 @@
+//! Shutter's HTTP edge. Handlers parse requests into use-case inputs, call one use case on
+//! [`shutter_app::Shutter`] and render the result; every failure leaves as RFC 9457
+//! problem+json through [`error::ApiError`].
+//!
+//! **Invariant:** no SQL, no storage calls and no rules about who may do what here; those
+//! live in `shutter-app`.
 
+pub mod docs;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod rate_limit;
+pub mod routes;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use shutter_app::Shutter;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<Shutter>,
+    pub metrics: PrometheusHandle,
+    /// The generated OpenAPI document, rendered once.
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+/// The complete router: `/v1` under the per-IP rate limit, operations endpoints outside it.
+pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
+    let (v1, openapi) = routes::v1().split_for_parts();
+    let state = AppState {
+        app,
+        metrics,
+        openapi: Arc::new(openapi),
+    };
+    let v1 = v1.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::per_ip_rate_limit,
+    ));
+    Router::new()
+        .merge(v1)
+        .merge(routes::ops::router())
+        .fallback(routes::ops::not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}
+
+/// The OpenAPI document alone (for tooling and tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::v1().split_for_parts().1
+}

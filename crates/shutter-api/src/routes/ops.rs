@@ -1,0 +1,80 @@
+//! Operations endpoints, outside `/v1` and never rate limited: health, readiness, metrics,
+//! the OpenAPI document and its readable page.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use shutter_core::ErrorCode;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(docs))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// 200 when every dependency answers, else 503 with the failing checks.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let checks = state.app.readiness().await;
+    let ready = checks.iter().all(|(_, r)| r.is_ok());
+    let body: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, result)| {
+            let value = match result {
+                Ok(()) => json!({"status": "ok"}),
+                Err(e) => {
+                    tracing::warn!(check = name, error = %e, "readiness check failed");
+                    json!({"status": "error"})
+                }
+            };
+            (name.to_owned(), value)
+        })
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = (
+        status,
+        Json(json!({"status": if ready {"ok"} else {"unavailable"}, "checks": body})),
+    )
+        .into_response();
+    if !ready {
+        response.headers_mut().insert(header::RETRY_AFTER, 5.into());
+    }
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi(State(state): State<AppState>) -> Response {
+    Json(state.openapi.as_ref().clone()).into_response()
+}
+
+async fn docs(State(state): State<AppState>) -> Html<String> {
+    Html(crate::docs::render(&state.openapi))
+}
+
+/// Unknown paths get a problem document like every other error.
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}

@@ -1,0 +1,287 @@
+//! `/v1/posts`, `/v1/users/{id}/posts`, `/v1/comments`.
+
+use std::future::Future;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use shutter_app::accounts::Principal;
+use shutter_app::idempotency::{request_fingerprint, IdempotentStart};
+use shutter_app::posts::NewPostInput;
+
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{parse_json, ApiJson, AuthUser, MaybeAuthUser, PageQuery, PathId, RawJson};
+use crate::AppState;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Runs a creating request under its `Idempotency-Key`, if it has one: a repeat with the same
+/// body replays the stored response; the first run stores a successful response. A failed
+/// first run releases the key, so the client may retry with it.
+async fn idempotent<T, F, Fut>(
+    state: &AppState,
+    who: &Principal,
+    request: (&Method, &Uri, &HeaderMap, &[u8]),
+    run: F,
+) -> ApiResult<Response>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<(StatusCode, T)>>,
+{
+    let (method, uri, headers, body) = request;
+    let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
+        let (status, value) = run().await?;
+        return Ok((status, Json(value)).into_response());
+    };
+    let key = key.to_str().unwrap_or_default().to_owned();
+    let fingerprint = request_fingerprint(method.as_str(), uri.path(), body);
+    match state
+        .app
+        .idempotency_start(who.id(), &key, fingerprint)
+        .await?
+    {
+        IdempotentStart::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = (status, body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+        IdempotentStart::Proceed => match run().await {
+            Ok((status, value)) => {
+                let json =
+                    serde_json::to_string(&value).map_err(shutter_app::AppError::internal)?;
+                state
+                    .app
+                    .idempotency_finish(who.id(), &key, status.as_u16(), &json)
+                    .await?;
+                let mut response = (status, json).into_response();
+                response.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Ok(response)
+            }
+            Err(err) => {
+                if let Err(release) = state.app.idempotency_finish(who.id(), &key, 500, "").await {
+                    tracing::warn!(error = %release.detail, "could not release an idempotency key");
+                }
+                Err(err)
+            }
+        },
+    }
+}
+
+#[utoipa::path(post, path = "/v1/posts", tag = "posts", security(("bearer" = [])),
+    request_body = CreatePostRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1..255 characters; a repeat within 24 h replays the first response")),
+    responses(
+        (status = 201, body = CreatePostResponse),
+        (status = 400, description = "validation_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "conflict: the first request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (posts per minute of the tier)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_post(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let per_minute = state
+        .app
+        .config()
+        .tier_limits(who.user.tier)
+        .posts_per_minute;
+    let key = format!("posts:{}", who.id());
+    let rate = crate::rate_limit::enforce(&state, "posts_per_minute", &key, per_minute).await?;
+    let req: CreatePostRequest = parse_json(&body).map_err(|e| with_rate(e, rate))?;
+    let input = NewPostInput {
+        caption: req.caption,
+        media_count: req.media.map_or(0, |m| m.len()),
+        file_ids_count: req.file_ids.map_or(0, |f| f.len()),
+    };
+    let result = idempotent(&state, &who, (&method, &uri, &headers, &body), || async {
+        let view = state.app.create_post(&who, input).await?;
+        Ok((
+            StatusCode::CREATED,
+            CreatePostResponse {
+                post: view.into(),
+                uploads: Vec::new(),
+            },
+        ))
+    })
+    .await;
+    match result {
+        Ok(mut response) => {
+            if let Some(rate) = rate {
+                crate::rate_limit::set_headers(response.headers_mut(), &rate);
+            }
+            Ok(response)
+        }
+        Err(err) => Err(with_rate(err, rate)),
+    }
+}
+
+fn with_rate(mut err: ApiError, rate: Option<shutter_app::ports::RateDecision>) -> ApiError {
+    if err.rate.is_none() {
+        err.rate = rate;
+    }
+    err
+}
+
+#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts",
+    params(("id" = String, Path, description = "Post id")),
+    responses(
+        (status = 200, body = PostDto),
+        (status = 404, description = "not_found (also a post that is not published, for everyone but its author)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_post(
+    State(state): State<AppState>,
+    MaybeAuthUser(who): MaybeAuthUser,
+    PathId(id): PathId,
+) -> ApiResult<Json<PostDto>> {
+    Ok(Json(state.app.post(id, who.as_ref()).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Post id")),
+    request_body = UpdatePostRequest,
+    responses(
+        (status = 200, body = PostDto),
+        (status = 403, description = "forbidden: not the author", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_post(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    PathId(id): PathId,
+    ApiJson(req): ApiJson<UpdatePostRequest>,
+) -> ApiResult<Json<PostDto>> {
+    Ok(Json(
+        state
+            .app
+            .update_caption(&who, id, &req.caption)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Post id")),
+    responses(
+        (status = 204, description = "Deleted with its comments"),
+        (status = 403, description = "forbidden: neither the author nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_post(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    state.app.delete_post(&who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/users/{id}/posts", tag = "posts",
+    params(
+        ("id" = String, Path, description = "User id"),
+        ("limit" = Option<u32>, Query, description = "1..100, default 20"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first: published posts, and the owner's own pending or failed ones", body = PostPage),
+        (status = 400, description = "validation_failed / invalid_cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn posts_of_user(
+    State(state): State<AppState>,
+    MaybeAuthUser(who): MaybeAuthUser,
+    PathId(id): PathId,
+    PageQuery(page): PageQuery,
+) -> ApiResult<Json<PostPage>> {
+    Ok(Json(
+        state
+            .app
+            .posts_of_user(id, who.as_ref(), page)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/posts/{id}/comments", tag = "posts", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Post id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1..255 characters; a repeat within 24 h replays the first response"),
+    ),
+    request_body = CreateCommentRequest,
+    responses(
+        (status = 201, body = CommentDto),
+        (status = 400, description = "validation_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_comment(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    PathId(post_id): PathId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let req: CreateCommentRequest = parse_json(&body)?;
+    idempotent(&state, &who, (&method, &uri, &headers, &body), || async {
+        let comment = state.app.add_comment(&who, post_id, &req.text).await?;
+        Ok((StatusCode::CREATED, CommentDto::from(comment)))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/posts/{id}/comments", tag = "posts",
+    params(
+        ("id" = String, Path, description = "Post id"),
+        ("limit" = Option<u32>, Query, description = "1..100, default 20"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Oldest first", body = CommentPage),
+        (status = 400, description = "validation_failed / invalid_cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn comments(
+    State(state): State<AppState>,
+    MaybeAuthUser(who): MaybeAuthUser,
+    PathId(id): PathId,
+    PageQuery(page): PageQuery,
+) -> ApiResult<Json<CommentPage>> {
+    Ok(Json(
+        state.app.comments(id, who.as_ref(), page).await?.into(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/comments/{id}", tag = "posts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Comment id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "forbidden: not the comment's author, the post's author or an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_comment(
+    State(state): State<AppState>,
+    AuthUser(who): AuthUser,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    state.app.delete_comment(&who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,158 @@
+//! The command line: `serve`, `migrate`, `check`, `admin set-tier|set-role`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shutter_core::config::Config;
+use shutter_core::domain::{Role, Tier};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shutter",
+    version,
+    about = "Shutter: a self-hostable backend for photo sharing and file uploads"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./shutter.toml if it exists). Environment variables
+    /// SHUTTER_<SECTION>__<KEY> and SHUTTER_DATA_DIR override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check the configuration, the database and the data directory, then exit.
+    Check,
+    /// Administrative changes to users.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set a user's tier: basic or premium.
+    SetTier { username: String, tier: String },
+    /// Set a user's role: user or admin.
+    SetRole { username: String, role: String },
+}
+
+/// Runs a command. Exit codes: 0 success, 1 failure, 2 invalid configuration or arguments.
+pub fn run(cli: Cli) -> ExitCode {
+    let config = match crate::config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("shutter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(config.log.format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("shutter: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "command failed");
+            eprintln!("shutter: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            let app = crate::startup::Application::build(config).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            crate::startup::open_repo(&config).await?;
+            println!("migrations applied to {}", redact(&config.database_url()));
+        }
+        Command::Check => {
+            let repo = crate::startup::open_repo(&config).await?;
+            repo.ping().await?;
+            crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
+            println!("configuration ok");
+            println!("database   {} (answers)", redact(&config.database_url()));
+            println!("data dir   {}", config.data_dir.display());
+            println!("listen     {}", config.server.listen);
+        }
+        Command::Admin(admin) => {
+            let app = crate::startup::build_app(config).await?;
+            let user = match admin {
+                AdminCommand::SetTier { username, tier } => {
+                    let Some(tier) = Tier::parse(&tier) else {
+                        eprintln!("shutter: tier must be basic or premium");
+                        return Ok(ExitCode::from(2));
+                    };
+                    app.set_tier_by_username(&username, tier).await
+                }
+                AdminCommand::SetRole { username, role } => {
+                    let Some(role) = Role::parse(&role) else {
+                        eprintln!("shutter: role must be user or admin");
+                        return Ok(ExitCode::from(2));
+                    };
+                    app.set_role_by_username(&username, role).await
+                }
+            };
+            match user {
+                Ok(u) => println!(
+                    "{}: tier {}, role {}",
+                    u.username,
+                    u.tier.as_str(),
+                    u.role.as_str()
+                ),
+                Err(e) => {
+                    eprintln!("shutter: {}", e.detail);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            super::redact("sqlite://./data/shutter.db"),
+            "sqlite://./data/shutter.db"
+        );
+    }
+}

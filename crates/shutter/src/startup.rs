@@ -1,0 +1,122 @@
+//! Building and running the server: the adapters named by the configuration, the use cases
+//! over them, and the HTTP server on its socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use std::future::IntoFuture;
+
+use anyhow::Context;
+use shutter_app::ports::{Repo, SystemClock};
+use shutter_app::rate_limit::InProcessRateLimiter;
+use shutter_app::{Deps, Shutter};
+use shutter_core::config::Config;
+use tokio::net::TcpListener;
+
+/// Opens the metadata store named by the configuration and brings its schema up to date.
+pub async fn open_repo(config: &Config) -> anyhow::Result<Arc<dyn Repo>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let db = shutter_store::open(&config.database_url(), config.database.max_connections)
+        .await
+        .context("opening the database")?;
+    db.migrate().await.context("applying database migrations")?;
+    Ok(db.repo())
+}
+
+/// The use cases over the adapters the configuration names.
+pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
+    let repo = open_repo(&config).await?;
+    let jwt_secret = crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
+    let clock = Arc::new(SystemClock);
+    Ok(Arc::new(Shutter::new(Deps {
+        repo,
+        rate_limiter: Arc::new(InProcessRateLimiter::new(clock.clone())),
+        clock,
+        config: Arc::new(config),
+        jwt_secret,
+    })))
+}
+
+/// A built server, bound to its port but not yet serving.
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown_timeout: std::time::Duration,
+}
+
+impl Application {
+    /// Binds the listen address (port 0 picks a free port) and wires everything. When no
+    /// public URL is configured it is derived from the bound address.
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        if config.server.public_url.is_none() {
+            config.server.public_url = Some(format!("http://{addr}"));
+        }
+        let shutdown_timeout = config.server.shutdown_timeout.get();
+        let app = build_app(config).await?;
+        let router = shutter_api::router(app, shutter_api::telemetry::metrics_handle());
+        tracing::info!(listen = %addr, "shutter listening");
+        Ok(Application {
+            port: addr.port(),
+            listener,
+            router,
+            shutdown_timeout,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting and lets in-flight requests
+    /// finish, for at most `server.shutdown_timeout`.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let mut rx = stop_rx.clone();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        });
+        let mut server = std::pin::pin!(server.into_future());
+        tokio::select! {
+            result = &mut server => return result.context("serving HTTP"),
+            () = shutdown_signal() => {}
+        }
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(self.shutdown_timeout, server).await {
+            Ok(result) => result.context("serving HTTP")?,
+            Err(_) => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
+        }
+        tracing::info!("shutter stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
