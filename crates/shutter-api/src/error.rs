@@ -54,7 +54,8 @@ pub struct ProblemLimit {
 /// An error on its way to the client, with the rate-limit state to report if one applies.
 #[derive(Debug)]
 pub struct ApiError {
-    pub error: AppError,
+    /// Boxed: errors travel in `Result`s on every path and should stay small.
+    pub error: Box<AppError>,
     pub rate: Option<RateDecision>,
 }
 
@@ -66,7 +67,7 @@ impl ApiError {
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        ApiError { error, rate: None }
+        ApiError { error: Box::new(error), rate: None }
     }
 }
 
@@ -75,6 +76,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let ApiError { error, rate } = self;
+        let error = *error;
         let request_id = current_request_id();
         if error.code == ErrorCode::Internal || error.code == ErrorCode::ServiceUnavailable {
             // Logged once, here at the boundary, with the cause chain; the client sees only

@@ -52,7 +52,7 @@ pub async fn enforce(
     .with_limit(name, u64::from(per_minute), u64::from(per_minute) + 1);
     error.retry_after = Some(decision.retry_after_secs);
     Err(ApiError {
-        error,
+        error: Box::new(error),
         rate: Some(decision),
     })
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use shutter_core::config::OidcConfig;
@@ -158,11 +158,11 @@ fn find_key(keys: &JwkSet, kid: Option<&str>, alg: Algorithm) -> AppResult<Optio
         None => None,
     };
     let Some(jwk) = jwk else { return Ok(None) };
-    let family_ok = match (&jwk.algorithm, alg) {
-        (jsonwebtoken::jwk::AlgorithmParameters::RSA(_), Algorithm::RS256) => true,
-        (jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_), Algorithm::ES256) => true,
-        _ => false,
-    };
+    let family_ok = matches!(
+        (&jwk.algorithm, alg),
+        (AlgorithmParameters::RSA(_), Algorithm::RS256)
+            | (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+    );
     if !family_ok {
         return Err(AppError::unauthenticated(
             "token algorithm does not match its key",
