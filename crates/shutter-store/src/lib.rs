@@ -1,1 +1,189 @@
+//! Shutter's metadata storage: the [`Repo`] port on SQLite (the embedded default) and on
+//! PostgreSQL (scale-out), with the migrations of each dialect.
+//!
+//! Start with [`open`], run [`Database::migrate`], then hand [`Database::repo`] to the use
+//! cases. Both adapters run the same SQL (`queries.rs`) through one implementation
+//! (`repo.rs`); `tests/conformance` proves they behave the same.
+//!
+//! **Invariant:** all SQL of Shutter lives in this crate, and every `Repo` method is one
+//! transaction that keeps the stored counters exact.
 
+mod dialect;
+mod error;
+mod queries;
+mod repo;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use shutter_app::ports::Repo;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use repo::{PgRepo, SqliteRepo};
+
+/// How long a request waits for a pooled connection before the database counts as
+/// unavailable (`RepoError::Unavailable`, a 503 to clients).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long SQLite waits for another connection's write lock before giving up with
+/// `SQLITE_BUSY` (also reported as unavailable).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An open connection pool to one of the supported databases.
+#[derive(Clone, Debug)]
+pub enum DatabasePool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The metadata database: a pool plus what to build on it.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: DatabasePool,
+}
+
+/// Opens a pool of up to `max_connections` to `url`: `sqlite://path` (the file and its parent
+/// directory are created if missing; `sqlite::memory:` is refused, as every pooled connection
+/// would see its own empty database) or `postgres://…` / `postgresql://…`.
+///
+/// PostgreSQL is connected to at once, so a server that is down fails here rather than on
+/// the first request.
+pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
+    let max_connections = max_connections.max(1);
+    let pool = if let Some(path) = sqlite_path(url) {
+        DatabasePool::Sqlite(open_sqlite(url, path, max_connections).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .context("cannot connect to PostgreSQL")?;
+        DatabasePool::Postgres(pool)
+    } else {
+        anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
+    };
+    Ok(Database { pool })
+}
+
+/// The file path of a `sqlite:` URL, without query parameters; `None` for other schemes.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split_once('?').map_or(rest, |(path, _)| path))
+}
+
+async fn open_sqlite(url: &str, path: &str, max_connections: u32) -> anyhow::Result<SqlitePool> {
+    if path.is_empty() || path.starts_with(":memory:") {
+        anyhow::bail!("SQLite needs a file path (sqlite://path/to/shutter.db)");
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .context("invalid SQLite URL")?
+        .create_if_missing(true)
+        // WAL: readers never block the (single) writer and vice versa.
+        .journal_mode(SqliteJournalMode::Wal)
+        // NORMAL is durable across application crashes in WAL mode; only a power loss may
+        // drop the last transactions, a fair price for not syncing every commit.
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot open the SQLite database {path}"))
+}
+
+impl Database {
+    /// Brings the schema up to date with the migrations embedded for this dialect.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            DatabasePool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+        .with_context(|| format!("{} migrations failed", self.dialect()))?;
+        tracing::info!(db.dialect = self.dialect(), "database schema is up to date");
+        Ok(())
+    }
+
+    /// The [`Repo`] adapter over this database's pool.
+    pub fn repo(&self) -> Arc<dyn Repo> {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn dialect(&self) -> &'static str {
+        match &self.pool {
+            DatabasePool::Sqlite(_) => "sqlite",
+            DatabasePool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The pool itself, for the other adapters of this crate's database (and for tests that
+    /// need to set up rows no port writes yet).
+    pub fn pool(&self) -> &DatabasePool {
+        &self.pool
+    }
+
+    /// Closes every connection, waiting for the ones in use to be returned.
+    pub async fn close(&self) {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => pool.close().await,
+            DatabasePool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_give_their_path() {
+        assert_eq!(sqlite_path("sqlite://data/s.db"), Some("data/s.db"));
+        assert_eq!(
+            sqlite_path("sqlite:///abs/s.db?mode=rwc"),
+            Some("/abs/s.db")
+        );
+        assert_eq!(sqlite_path("sqlite:s.db"), Some("s.db"));
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn opening_sqlite_creates_the_file_and_its_directory() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nested/deeper/shutter.db");
+        let db = open(&format!("sqlite://{}", path.display()), 2).await?;
+        assert_eq!(db.dialect(), "sqlite");
+        db.migrate().await?;
+        db.migrate().await?; // a second run finds nothing to do
+        db.repo().ping().await?;
+        assert!(path.exists());
+        db.close().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_and_in_memory_sqlite_are_refused() {
+        assert!(open("mysql://h/db", 1).await.is_err());
+        assert!(open("sqlite::memory:", 1).await.is_err());
+    }
+}

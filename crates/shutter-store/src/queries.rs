@@ -1,0 +1,140 @@
+//! Every SQL statement of the [`Repo`](shutter_app::ports::Repo) adapters, written once.
+//!
+//! The text uses `?` placeholders and only SQL that SQLite and PostgreSQL both understand
+//! (`RETURNING`, `ON CONFLICT … DO UPDATE … WHERE`, window functions, `EXISTS`); the PostgreSQL
+//! adapter rewrites the placeholders to `$1..$n` (see [`crate::dialect`]). Statements that
+//! really differ between the dialects live with their adapter in [`crate::repo`].
+//!
+//! Keyset conditions are spelled `created_at < ? OR (created_at = ? AND id < ?)` rather than
+//! as row values, and are preceded by a plain `created_at <= ?` so both planners can turn
+//! them into an index range scan.
+
+// --- users ---
+
+pub const USER_COLUMNS: &str = "SELECT id, username, display_name, bio, tier, role, created_at, \
+     followers_count, following_count, posts_count FROM users";
+
+pub const INSERT_USER: &str = "INSERT INTO users \
+     (id, username, display_name, password_hash, ext_issuer, ext_subject, tier, role, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub const WHERE_ID: &str = " WHERE id = ?";
+pub const WHERE_USERNAME: &str = " WHERE username = ?";
+pub const WHERE_EXTERNAL: &str = " WHERE ext_issuer = ? AND ext_subject = ?";
+
+pub const PASSWORD_HASH: &str = "SELECT password_hash FROM users WHERE id = ?";
+
+pub const UPDATE_PROFILE: &str = "UPDATE users SET display_name = COALESCE(?, display_name), \
+     bio = COALESCE(?, bio) WHERE id = ?";
+pub const SET_TIER: &str = "UPDATE users SET tier = ? WHERE id = ?";
+pub const SET_ROLE: &str = "UPDATE users SET role = ? WHERE id = ?";
+
+/// Before a user's rows cascade away, the counters they feed on other users' rows are taken
+/// down by exactly what is about to disappear. The user's own posts (and everything on
+/// them) vanish whole, so only other authors' posts and other users' follow counts change.
+pub const DELETE_USER_UNCOMMENT: &str = "UPDATE posts SET comment_count = comment_count - \
+     (SELECT COUNT(*) FROM comments c WHERE c.post_id = posts.id AND c.author_id = ?) \
+     WHERE author_id <> ? AND id IN (SELECT post_id FROM comments WHERE author_id = ?)";
+pub const DELETE_USER_UNLIKE: &str = "UPDATE posts SET like_count = like_count - 1 \
+     WHERE author_id <> ? AND id IN (SELECT post_id FROM likes WHERE user_id = ?)";
+pub const DELETE_USER_UNFOLLOW: &str = "UPDATE users SET followers_count = followers_count - 1 \
+     WHERE id <> ? AND id IN (SELECT followee_id FROM follows WHERE follower_id = ?)";
+pub const DELETE_USER_UNFOLLOWED: &str = "UPDATE users SET following_count = following_count - 1 \
+     WHERE id <> ? AND id IN (SELECT follower_id FROM follows WHERE followee_id = ?)";
+/// Cascades (foreign keys `ON DELETE CASCADE`) remove posts, comments, likes, follows,
+/// refresh tokens and idempotency records.
+pub const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
+
+// --- refresh tokens ---
+
+pub const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens \
+     (token_hash, family_id, user_id, created_at, expires_at, used_at, revoked) \
+     VALUES (?, ?, ?, ?, ?, NULL, ?)";
+
+/// One statement, so that of two racing presentations exactly one matches the
+/// `used_at IS NULL` condition (PostgreSQL re-checks it after waiting for the row lock;
+/// SQLite runs writers one at a time).
+pub const USE_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET used_at = ? \
+     WHERE token_hash = ? AND used_at IS NULL AND NOT revoked AND expires_at > ? \
+     RETURNING user_id, family_id, expires_at";
+pub const REFRESH_TOKEN_STATE: &str =
+    "SELECT family_id, used_at, revoked FROM refresh_tokens WHERE token_hash = ?";
+pub const REVOKE_REFRESH_FAMILY: &str = "UPDATE refresh_tokens SET revoked = ? WHERE family_id = ?";
+pub const REFRESH_FAMILY_OF: &str = "SELECT family_id FROM refresh_tokens WHERE token_hash = ?";
+
+// --- posts ---
+
+/// The first placeholder is the viewer (NULL for nobody, which matches no like).
+pub const POST_COLUMNS: &str = "SELECT p.id, p.caption, p.status, p.like_count, \
+     p.comment_count, p.created_at, p.updated_at, u.id AS author_id, \
+     u.username AS author_username, u.display_name AS author_display_name, \
+     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = p.id AND l.user_id = ?) AS liked_by_me \
+     FROM posts p JOIN users u ON u.id = p.author_id";
+
+pub const WHERE_POST_ID: &str = " WHERE p.id = ?";
+
+pub const INSERT_POST: &str = "INSERT INTO posts \
+     (id, author_id, caption, status, like_count, comment_count, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, 0, 0, ?, ?)";
+pub const BUMP_POSTS_COUNT: &str = "UPDATE users SET posts_count = posts_count + ? WHERE id = ?";
+pub const UPDATE_POST_CAPTION: &str =
+    "UPDATE posts SET caption = ?, updated_at = ? WHERE id = ? RETURNING author_id";
+/// Comments and likes on the post cascade with it; their counters live on the post itself.
+pub const DELETE_POST: &str = "DELETE FROM posts WHERE id = ? RETURNING author_id, status";
+
+/// The second placeholder is `include_unpublished` (a boolean).
+pub const WHERE_POSTS_OF_AUTHOR: &str = " WHERE p.author_id = ? AND (? OR p.status = 'published')";
+pub const POSTS_BEFORE_CURSOR: &str = " AND p.created_at <= ? \
+     AND (p.created_at < ? OR (p.created_at = ? AND p.id < ?))";
+pub const POSTS_NEWEST_FIRST: &str = " ORDER BY p.created_at DESC, p.id DESC LIMIT ?";
+
+// --- comments ---
+
+pub const COMMENT_COLUMNS: &str = "SELECT c.id, c.post_id, c.text, c.created_at, c.updated_at, \
+     u.id AS author_id, u.username AS author_username, u.display_name AS author_display_name \
+     FROM comments c JOIN users u ON u.id = c.author_id";
+
+pub const WHERE_COMMENT_ID: &str = " WHERE c.id = ?";
+
+pub const INSERT_COMMENT: &str = "INSERT INTO comments \
+     (id, post_id, author_id, text, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)";
+pub const BUMP_COMMENT_COUNT: &str =
+    "UPDATE posts SET comment_count = comment_count + ? WHERE id = ?";
+pub const DELETE_COMMENT: &str = "DELETE FROM comments WHERE id = ? RETURNING post_id";
+
+pub const WHERE_COMMENTS_OF_POST: &str = " WHERE c.post_id = ?";
+pub const COMMENTS_AFTER_CURSOR: &str = " AND c.created_at >= ? \
+     AND (c.created_at > ? OR (c.created_at = ? AND c.id > ?))";
+pub const COMMENTS_OLDEST_FIRST: &str = " ORDER BY c.created_at, c.id LIMIT ?";
+
+/// Followed by `(?, ?, …)` with one placeholder per post, then [`LATEST_COMMENTS_TAIL`].
+pub const LATEST_COMMENTS_HEAD: &str = "SELECT c.id, c.post_id, c.text, c.created_at, \
+     c.updated_at, u.id AS author_id, u.username AS author_username, \
+     u.display_name AS author_display_name \
+     FROM (SELECT id, post_id, author_id, text, created_at, updated_at, \
+     ROW_NUMBER() OVER (PARTITION BY post_id ORDER BY created_at DESC, id DESC) AS rn \
+     FROM comments WHERE post_id IN ";
+pub const LATEST_COMMENTS_TAIL: &str = ") c JOIN users u ON u.id = c.author_id \
+     WHERE c.rn <= ? ORDER BY c.post_id, c.created_at DESC, c.id DESC";
+
+// --- idempotency ---
+
+/// Insert-if-absent that also takes over an expired record, or one abandoned in flight
+/// (older than the stale instant): affects one row exactly when the caller may start. Under
+/// PostgreSQL a concurrent insert waits for the first and then re-checks the `WHERE` against
+/// the fresh row, which no longer qualifies, so only one caller starts.
+pub const IDEMPOTENCY_CLAIM: &str = "INSERT INTO idempotency_keys \
+     (user_id, key, request_hash, status, body, created_at) VALUES (?, ?, ?, NULL, NULL, ?) \
+     ON CONFLICT (user_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
+     status = NULL, body = NULL, created_at = excluded.created_at \
+     WHERE idempotency_keys.created_at < ? \
+     OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at < ?)";
+pub const IDEMPOTENCY_RECORD: &str =
+    "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = ? AND key = ?";
+pub const IDEMPOTENCY_COMPLETE: &str =
+    "UPDATE idempotency_keys SET status = ?, body = ? WHERE user_id = ? AND key = ?";
+/// Only a record still in flight is forgotten; a completed one keeps replaying.
+pub const IDEMPOTENCY_ABANDON: &str =
+    "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND status IS NULL";
+
+pub const PING: &str = "SELECT 1";

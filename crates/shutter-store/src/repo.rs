@@ -1,0 +1,775 @@
+//! The [`Repo`] port on SQLite ([`SqliteRepo`]) and PostgreSQL ([`PgRepo`]).
+//!
+//! Both adapters run the same statements (from [`crate::queries`]) with the same logic, so the
+//! trait implementation is written once, in `repo_adapter!`, and expanded for each pool
+//! type. What really differs per dialect sits in each adapter's small inherent block:
+//! placeholder spelling, how a write transaction starts, and row locking.
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use shutter_app::ports::{
+    IdempotencyBegin, IdempotencyStart, NewComment, NewPost, NewRefreshToken, NewUser, RefreshUse,
+    Repo, RepoError, RepoResult,
+};
+use shutter_core::domain::{PostStatus, Role, Tier};
+use shutter_core::model::{Comment, PostRecord, User, UserSummary};
+use shutter_core::{Id, Page, PageRequest, Timestamp};
+use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
+
+use crate::dialect::{numbered_placeholders, placeholder_list};
+use crate::error::repo_error;
+use crate::queries as q;
+
+/// The [`Repo`] adapter for SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteRepo {
+    pool: SqlitePool,
+}
+
+impl SqliteRepo {
+    pub fn new(pool: SqlitePool) -> Self {
+        SqliteRepo { pool }
+    }
+
+    /// SQLite already speaks `?`.
+    fn sql(text: &str) -> Cow<'_, str> {
+        Cow::Borrowed(text)
+    }
+
+    /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`). A deferred
+    /// transaction that reads first and writes later fails at once with `SQLITE_BUSY` when
+    /// another writer committed in between, whatever the busy timeout; an immediate one
+    /// waits for the lock instead. Writers are thereby serialised, which is also what makes
+    /// the read-then-write steps below race-free on SQLite.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// No row locks in SQLite: the immediate transaction already excludes other writers.
+    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ?";
+}
+
+/// The [`Repo`] adapter for PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct PgRepo {
+    pool: PgPool,
+}
+
+impl PgRepo {
+    pub fn new(pool: PgPool) -> Self {
+        PgRepo { pool }
+    }
+
+    fn sql(text: &str) -> Cow<'_, str> {
+        numbered_placeholders(text)
+    }
+
+    /// Statements run at READ COMMITTED; the few read-then-write steps lock what they read.
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// `FOR UPDATE` conflicts with the `FOR KEY SHARE` lock that inserting a row referencing
+    /// the user takes, so while a user is being deleted nobody can add a comment, post or
+    /// follow that the counter fix-ups would miss.
+    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ? FOR UPDATE";
+}
+
+fn corrupt(what: &str, value: &str) -> RepoError {
+    RepoError::Other(anyhow::anyhow!("stored {what} does not parse: {value:?}"))
+}
+
+fn parse_id(text: &str) -> RepoResult<Id> {
+    text.parse().map_err(|_| corrupt("id", text))
+}
+
+/// The cursor's timestamp goes in three times: the plain `<=`/`>=` bound that lets the
+/// planners use the index, then the strict comparison and the tie on equal times.
+const CURSOR_TIME_BINDS: usize = 3;
+
+macro_rules! repo_adapter {
+    ($repo:ident, $db:ty) => {
+        impl $repo {
+            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<User> {
+                let tier: String = row.try_get("tier").map_err(repo_error)?;
+                let role: String = row.try_get("role").map_err(repo_error)?;
+                Ok(User {
+                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
+                    username: row.try_get("username").map_err(repo_error)?,
+                    display_name: row.try_get("display_name").map_err(repo_error)?,
+                    bio: row.try_get("bio").map_err(repo_error)?,
+                    tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier", &tier))?,
+                    role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+                    created_at: Timestamp::from_millis(
+                        row.try_get("created_at").map_err(repo_error)?,
+                    ),
+                    followers_count: row.try_get("followers_count").map_err(repo_error)?,
+                    following_count: row.try_get("following_count").map_err(repo_error)?,
+                    posts_count: row.try_get("posts_count").map_err(repo_error)?,
+                })
+            }
+
+            /// The `author_*` columns of a post or comment row.
+            fn author_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<UserSummary> {
+                Ok(UserSummary {
+                    id: parse_id(&row.try_get::<String, _>("author_id").map_err(repo_error)?)?,
+                    username: row.try_get("author_username").map_err(repo_error)?,
+                    display_name: row.try_get("author_display_name").map_err(repo_error)?,
+                })
+            }
+
+            fn post_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<PostRecord> {
+                let status: String = row.try_get("status").map_err(repo_error)?;
+                Ok(PostRecord {
+                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
+                    author: Self::author_from_row(row)?,
+                    caption: row.try_get("caption").map_err(repo_error)?,
+                    status: PostStatus::parse(&status)
+                        .ok_or_else(|| corrupt("post status", &status))?,
+                    like_count: row.try_get("like_count").map_err(repo_error)?,
+                    comment_count: row.try_get("comment_count").map_err(repo_error)?,
+                    liked_by_me: row.try_get("liked_by_me").map_err(repo_error)?,
+                    created_at: Timestamp::from_millis(
+                        row.try_get("created_at").map_err(repo_error)?,
+                    ),
+                    updated_at: Timestamp::from_millis(
+                        row.try_get("updated_at").map_err(repo_error)?,
+                    ),
+                })
+            }
+
+            fn comment_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<Comment> {
+                Ok(Comment {
+                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
+                    post_id: parse_id(&row.try_get::<String, _>("post_id").map_err(repo_error)?)?,
+                    author: Self::author_from_row(row)?,
+                    text: row.try_get("text").map_err(repo_error)?,
+                    created_at: Timestamp::from_millis(
+                        row.try_get("created_at").map_err(repo_error)?,
+                    ),
+                    updated_at: Timestamp::from_millis(
+                        row.try_get("updated_at").map_err(repo_error)?,
+                    ),
+                })
+            }
+
+            async fn user_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<User>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                let sql = [q::USER_COLUMNS, q::WHERE_ID].concat();
+                let row = sqlx::query(&Self::sql(&sql))
+                    .bind(id.to_string())
+                    .fetch_optional(ex)
+                    .await
+                    .map_err(repo_error)?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn post_in<'c, E>(
+                ex: E,
+                id: Id,
+                viewer: Option<Id>,
+            ) -> RepoResult<Option<PostRecord>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                let sql = [q::POST_COLUMNS, q::WHERE_POST_ID].concat();
+                let row = sqlx::query(&Self::sql(&sql))
+                    .bind(viewer.map(|v| v.to_string()))
+                    .bind(id.to_string())
+                    .fetch_optional(ex)
+                    .await
+                    .map_err(repo_error)?;
+                row.as_ref().map(Self::post_from_row).transpose()
+            }
+
+            async fn comment_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<Comment>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                let sql = [q::COMMENT_COLUMNS, q::WHERE_COMMENT_ID].concat();
+                let row = sqlx::query(&Self::sql(&sql))
+                    .bind(id.to_string())
+                    .fetch_optional(ex)
+                    .await
+                    .map_err(repo_error)?;
+                row.as_ref().map(Self::comment_from_row).transpose()
+            }
+
+            /// Runs one `UPDATE users … WHERE id = ?` and reads the user back, in one
+            /// transaction; `None` if no such user.
+            async fn update_user<'q>(
+                &self,
+                id: Id,
+                update: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            ) -> RepoResult<Option<User>> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let done = update.execute(&mut *tx).await.map_err(repo_error)?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let user = Self::user_in(&mut *tx, id).await?;
+                tx.commit().await.map_err(repo_error)?;
+                Ok(user)
+            }
+
+            /// One user selected by `filter` (a `WHERE` clause) with `binds` in order.
+            async fn lookup_user(&self, filter: &str, binds: &[&str]) -> RepoResult<Option<User>> {
+                let sql = [q::USER_COLUMNS, filter].concat();
+                let sql = Self::sql(&sql);
+                let mut query = sqlx::query(&sql);
+                for value in binds {
+                    query = query.bind(*value);
+                }
+                let row = query.fetch_optional(&self.pool).await.map_err(repo_error)?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+        }
+
+        #[async_trait]
+        impl Repo for $repo {
+            async fn ping(&self) -> RepoResult<()> {
+                sqlx::query(q::PING)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(())
+            }
+
+            // --- users ---
+
+            async fn create_user(&self, new: NewUser) -> RepoResult<User> {
+                let (issuer, subject) = new.external.clone().unzip();
+                sqlx::query(&Self::sql(q::INSERT_USER))
+                    .bind(new.id.to_string())
+                    .bind(&new.username)
+                    .bind(&new.display_name)
+                    .bind(new.password_hash.as_deref())
+                    .bind(issuer)
+                    .bind(subject)
+                    .bind(new.tier.as_str())
+                    .bind(new.role.as_str())
+                    .bind(new.created_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                // A new user's row holds nothing the insert did not say (the bio and counters
+                // start empty), so it is not read back.
+                Ok(User {
+                    id: new.id,
+                    username: new.username,
+                    display_name: new.display_name,
+                    bio: String::new(),
+                    tier: new.tier,
+                    role: new.role,
+                    created_at: new.created_at,
+                    followers_count: 0,
+                    following_count: 0,
+                    posts_count: 0,
+                })
+            }
+
+            async fn user_by_id(&self, id: Id) -> RepoResult<Option<User>> {
+                Self::user_in(&self.pool, id).await
+            }
+
+            /// Usernames are stored lowercased (a `CHECK` says so), so the lookup lowercases
+            /// too and is case-insensitive whatever the caller passes.
+            async fn user_by_username(&self, username: &str) -> RepoResult<Option<User>> {
+                let username = username.to_ascii_lowercase();
+                self.lookup_user(q::WHERE_USERNAME, &[&username]).await
+            }
+
+            async fn user_by_external(
+                &self,
+                issuer: &str,
+                subject: &str,
+            ) -> RepoResult<Option<User>> {
+                self.lookup_user(q::WHERE_EXTERNAL, &[issuer, subject])
+                    .await
+            }
+
+            async fn password_hash(&self, user_id: Id) -> RepoResult<Option<String>> {
+                let row = sqlx::query(&Self::sql(q::PASSWORD_HASH))
+                    .bind(user_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                match row {
+                    Some(row) => row.try_get("password_hash").map_err(repo_error),
+                    None => Ok(None),
+                }
+            }
+
+            async fn update_profile(
+                &self,
+                id: Id,
+                display_name: Option<String>,
+                bio: Option<String>,
+            ) -> RepoResult<Option<User>> {
+                let sql = Self::sql(q::UPDATE_PROFILE);
+                let update = sqlx::query(&sql)
+                    .bind(display_name)
+                    .bind(bio)
+                    .bind(id.to_string());
+                self.update_user(id, update).await
+            }
+
+            async fn set_tier(&self, id: Id, tier: Tier) -> RepoResult<Option<User>> {
+                let sql = Self::sql(q::SET_TIER);
+                let update = sqlx::query(&sql).bind(tier.as_str()).bind(id.to_string());
+                self.update_user(id, update).await
+            }
+
+            async fn set_role(&self, id: Id, role: Role) -> RepoResult<Option<User>> {
+                let sql = Self::sql(q::SET_ROLE);
+                let update = sqlx::query(&sql).bind(role.as_str()).bind(id.to_string());
+                self.update_user(id, update).await
+            }
+
+            async fn delete_user(&self, id: Id) -> RepoResult<bool> {
+                let id = id.to_string();
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let found = sqlx::query(&Self::sql(Self::LOCK_USER))
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                if found.is_none() {
+                    return Ok(false);
+                }
+                // Each fix-up names the user once per placeholder.
+                for statement in [
+                    q::DELETE_USER_UNCOMMENT,
+                    q::DELETE_USER_UNLIKE,
+                    q::DELETE_USER_UNFOLLOW,
+                    q::DELETE_USER_UNFOLLOWED,
+                    q::DELETE_USER,
+                ] {
+                    let sql = Self::sql(statement);
+                    let mut query = sqlx::query(&sql);
+                    for _ in 0..statement.matches('?').count() {
+                        query = query.bind(&id);
+                    }
+                    query.execute(&mut *tx).await.map_err(repo_error)?;
+                }
+                tx.commit().await.map_err(repo_error)?;
+                Ok(true)
+            }
+
+            // --- refresh tokens ---
+
+            async fn insert_refresh_token(&self, token: NewRefreshToken) -> RepoResult<()> {
+                sqlx::query(&Self::sql(q::INSERT_REFRESH_TOKEN))
+                    .bind(&token.token_hash)
+                    .bind(token.family_id.to_string())
+                    .bind(token.user_id.to_string())
+                    .bind(token.created_at.millis())
+                    .bind(token.expires_at.millis())
+                    .bind(false)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(())
+            }
+
+            async fn use_refresh_token(
+                &self,
+                token_hash: &str,
+                now: Timestamp,
+            ) -> RepoResult<RefreshUse> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let used = sqlx::query(&Self::sql(q::USE_REFRESH_TOKEN))
+                    .bind(now.millis())
+                    .bind(token_hash)
+                    .bind(now.millis())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                let outcome = if let Some(row) = used {
+                    RefreshUse::Fresh {
+                        user_id: parse_id(
+                            &row.try_get::<String, _>("user_id").map_err(repo_error)?,
+                        )?,
+                        family_id: parse_id(
+                            &row.try_get::<String, _>("family_id").map_err(repo_error)?,
+                        )?,
+                        expires_at: Timestamp::from_millis(
+                            row.try_get("expires_at").map_err(repo_error)?,
+                        ),
+                    }
+                } else {
+                    let state = sqlx::query(&Self::sql(q::REFRESH_TOKEN_STATE))
+                        .bind(token_hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(repo_error)?;
+                    match state {
+                        None => RefreshUse::Unknown,
+                        Some(row) => {
+                            let used_at: Option<i64> =
+                                row.try_get("used_at").map_err(repo_error)?;
+                            let revoked: bool = row.try_get("revoked").map_err(repo_error)?;
+                            if used_at.is_some() || revoked {
+                                let family: String =
+                                    row.try_get("family_id").map_err(repo_error)?;
+                                RefreshUse::Reused {
+                                    family_id: parse_id(&family)?,
+                                }
+                            } else {
+                                // Live but past its expiry: as good as absent.
+                                RefreshUse::Unknown
+                            }
+                        }
+                    }
+                };
+                tx.commit().await.map_err(repo_error)?;
+                Ok(outcome)
+            }
+
+            async fn revoke_refresh_family(&self, family_id: Id) -> RepoResult<()> {
+                sqlx::query(&Self::sql(q::REVOKE_REFRESH_FAMILY))
+                    .bind(true)
+                    .bind(family_id.to_string())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(())
+            }
+
+            async fn refresh_family_of(&self, token_hash: &str) -> RepoResult<Option<Id>> {
+                let row = sqlx::query(&Self::sql(q::REFRESH_FAMILY_OF))
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                match row {
+                    Some(row) => Ok(Some(parse_id(
+                        &row.try_get::<String, _>("family_id").map_err(repo_error)?,
+                    )?)),
+                    None => Ok(None),
+                }
+            }
+
+            // --- posts ---
+
+            async fn create_post(&self, new: NewPost) -> RepoResult<PostRecord> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                sqlx::query(&Self::sql(q::INSERT_POST))
+                    .bind(new.id.to_string())
+                    .bind(new.author_id.to_string())
+                    .bind(&new.caption)
+                    .bind(new.status.as_str())
+                    .bind(new.created_at.millis())
+                    .bind(new.created_at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                if new.status == PostStatus::Published {
+                    sqlx::query(&Self::sql(q::BUMP_POSTS_COUNT))
+                        .bind(1i64)
+                        .bind(new.author_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(repo_error)?;
+                }
+                let post = Self::post_in(&mut *tx, new.id, None)
+                    .await?
+                    .ok_or_else(|| {
+                        RepoError::Other(anyhow::anyhow!("post {} vanished while created", new.id))
+                    })?;
+                tx.commit().await.map_err(repo_error)?;
+                Ok(post)
+            }
+
+            async fn post_by_id(
+                &self,
+                id: Id,
+                viewer: Option<Id>,
+            ) -> RepoResult<Option<PostRecord>> {
+                Self::post_in(&self.pool, id, viewer).await
+            }
+
+            /// Only the author may edit a caption, so `liked_by_me` is the author's.
+            async fn update_post_caption(
+                &self,
+                id: Id,
+                caption: String,
+                now: Timestamp,
+            ) -> RepoResult<Option<PostRecord>> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let updated = sqlx::query(&Self::sql(q::UPDATE_POST_CAPTION))
+                    .bind(caption)
+                    .bind(now.millis())
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                let Some(row) = updated else {
+                    return Ok(None);
+                };
+                let author = parse_id(&row.try_get::<String, _>("author_id").map_err(repo_error)?)?;
+                let post = Self::post_in(&mut *tx, id, Some(author)).await?;
+                tx.commit().await.map_err(repo_error)?;
+                Ok(post)
+            }
+
+            async fn delete_post(&self, id: Id) -> RepoResult<bool> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let deleted = sqlx::query(&Self::sql(q::DELETE_POST))
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                let Some(row) = deleted else {
+                    return Ok(false);
+                };
+                let status: String = row.try_get("status").map_err(repo_error)?;
+                if status == PostStatus::Published.as_str() {
+                    let author: String = row.try_get("author_id").map_err(repo_error)?;
+                    sqlx::query(&Self::sql(q::BUMP_POSTS_COUNT))
+                        .bind(-1i64)
+                        .bind(author)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(repo_error)?;
+                }
+                tx.commit().await.map_err(repo_error)?;
+                Ok(true)
+            }
+
+            async fn posts_by_author(
+                &self,
+                author_id: Id,
+                include_unpublished: bool,
+                viewer: Option<Id>,
+                page: PageRequest,
+            ) -> RepoResult<Page<PostRecord>> {
+                let mut sql = [q::POST_COLUMNS, q::WHERE_POSTS_OF_AUTHOR].concat();
+                if page.after.is_some() {
+                    sql.push_str(q::POSTS_BEFORE_CURSOR);
+                }
+                sql.push_str(q::POSTS_NEWEST_FIRST);
+                let sql = Self::sql(&sql);
+                let mut query = sqlx::query(&sql)
+                    .bind(viewer.map(|v| v.to_string()))
+                    .bind(author_id.to_string())
+                    .bind(include_unpublished);
+                if let Some(after) = page.after {
+                    for _ in 0..CURSOR_TIME_BINDS {
+                        query = query.bind(after.created_at.millis());
+                    }
+                    query = query.bind(after.id.to_string());
+                }
+                let rows = query
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                let posts = rows
+                    .iter()
+                    .map(Self::post_from_row)
+                    .collect::<RepoResult<Vec<_>>>()?;
+                Ok(Page::from_rows(posts, page.limit, PostRecord::cursor))
+            }
+
+            // --- comments ---
+
+            async fn create_comment(&self, new: NewComment) -> RepoResult<Comment> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                sqlx::query(&Self::sql(q::INSERT_COMMENT))
+                    .bind(new.id.to_string())
+                    .bind(new.post_id.to_string())
+                    .bind(new.author_id.to_string())
+                    .bind(&new.text)
+                    .bind(new.created_at.millis())
+                    .bind(new.created_at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                sqlx::query(&Self::sql(q::BUMP_COMMENT_COUNT))
+                    .bind(1i64)
+                    .bind(new.post_id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                let comment = Self::comment_in(&mut *tx, new.id).await?.ok_or_else(|| {
+                    RepoError::Other(anyhow::anyhow!("comment {} vanished while created", new.id))
+                })?;
+                tx.commit().await.map_err(repo_error)?;
+                Ok(comment)
+            }
+
+            async fn comment_by_id(&self, id: Id) -> RepoResult<Option<Comment>> {
+                Self::comment_in(&self.pool, id).await
+            }
+
+            async fn delete_comment(&self, id: Id) -> RepoResult<bool> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let deleted = sqlx::query(&Self::sql(q::DELETE_COMMENT))
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                let Some(row) = deleted else {
+                    return Ok(false);
+                };
+                let post_id: String = row.try_get("post_id").map_err(repo_error)?;
+                sqlx::query(&Self::sql(q::BUMP_COMMENT_COUNT))
+                    .bind(-1i64)
+                    .bind(post_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(repo_error)?;
+                tx.commit().await.map_err(repo_error)?;
+                Ok(true)
+            }
+
+            async fn comments_of_post(
+                &self,
+                post_id: Id,
+                page: PageRequest,
+            ) -> RepoResult<Page<Comment>> {
+                let mut sql = [q::COMMENT_COLUMNS, q::WHERE_COMMENTS_OF_POST].concat();
+                if page.after.is_some() {
+                    sql.push_str(q::COMMENTS_AFTER_CURSOR);
+                }
+                sql.push_str(q::COMMENTS_OLDEST_FIRST);
+                let sql = Self::sql(&sql);
+                let mut query = sqlx::query(&sql).bind(post_id.to_string());
+                if let Some(after) = page.after {
+                    for _ in 0..CURSOR_TIME_BINDS {
+                        query = query.bind(after.created_at.millis());
+                    }
+                    query = query.bind(after.id.to_string());
+                }
+                let rows = query
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                let comments = rows
+                    .iter()
+                    .map(Self::comment_from_row)
+                    .collect::<RepoResult<Vec<_>>>()?;
+                Ok(Page::from_rows(comments, page.limit, Comment::cursor))
+            }
+
+            async fn latest_comments(
+                &self,
+                post_ids: &[Id],
+                per_post: u32,
+            ) -> RepoResult<Vec<Comment>> {
+                if post_ids.is_empty() || per_post == 0 {
+                    return Ok(Vec::new());
+                }
+                let sql = [
+                    q::LATEST_COMMENTS_HEAD,
+                    &placeholder_list(post_ids.len()),
+                    q::LATEST_COMMENTS_TAIL,
+                ]
+                .concat();
+                let sql = Self::sql(&sql);
+                let mut query = sqlx::query(&sql);
+                for id in post_ids {
+                    query = query.bind(id.to_string());
+                }
+                let rows = query
+                    .bind(i64::from(per_post))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                rows.iter().map(Self::comment_from_row).collect()
+            }
+
+            // --- idempotency ---
+
+            /// A mismatching request hash wins over "in flight": reusing a key for another
+            /// request is the client's mistake whatever the first request's progress.
+            async fn idempotency_begin(
+                &self,
+                start: IdempotencyStart,
+            ) -> RepoResult<IdempotencyBegin> {
+                let user_id = start.user_id.to_string();
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                // The record can vanish between the claim and the read (a concurrent abandon
+                // on PostgreSQL); then the claim is simply tried again.
+                for _ in 0..3 {
+                    let claimed = sqlx::query(&Self::sql(q::IDEMPOTENCY_CLAIM))
+                        .bind(&user_id)
+                        .bind(&start.key)
+                        .bind(&start.request_hash)
+                        .bind(start.now.millis())
+                        .bind(start.expired_before.millis())
+                        .bind(start.stale_before.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(repo_error)?;
+                    if claimed.rows_affected() > 0 {
+                        tx.commit().await.map_err(repo_error)?;
+                        return Ok(IdempotencyBegin::Started);
+                    }
+                    let record = sqlx::query(&Self::sql(q::IDEMPOTENCY_RECORD))
+                        .bind(&user_id)
+                        .bind(&start.key)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(repo_error)?;
+                    let Some(row) = record else { continue };
+                    let hash: String = row.try_get("request_hash").map_err(repo_error)?;
+                    let status: Option<i32> = row.try_get("status").map_err(repo_error)?;
+                    let body: Option<String> = row.try_get("body").map_err(repo_error)?;
+                    tx.commit().await.map_err(repo_error)?;
+                    return Ok(if hash != start.request_hash {
+                        IdempotencyBegin::Mismatch
+                    } else {
+                        match status {
+                            None => IdempotencyBegin::InFlight,
+                            Some(status) => IdempotencyBegin::Replay {
+                                status: u16::try_from(status)
+                                    .map_err(|_| corrupt("response status", &status.to_string()))?,
+                                body: body.unwrap_or_default(),
+                            },
+                        }
+                    });
+                }
+                Err(RepoError::Other(anyhow::anyhow!(
+                    "idempotency record kept vanishing while it was claimed"
+                )))
+            }
+
+            async fn idempotency_complete(
+                &self,
+                user_id: Id,
+                key: &str,
+                status: u16,
+                body: &str,
+            ) -> RepoResult<()> {
+                sqlx::query(&Self::sql(q::IDEMPOTENCY_COMPLETE))
+                    .bind(i32::from(status))
+                    .bind(body)
+                    .bind(user_id.to_string())
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(())
+            }
+
+            async fn idempotency_abandon(&self, user_id: Id, key: &str) -> RepoResult<()> {
+                sqlx::query(&Self::sql(q::IDEMPOTENCY_ABANDON))
+                    .bind(user_id.to_string())
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+repo_adapter!(SqliteRepo, Sqlite);
+repo_adapter!(PgRepo, Postgres);
