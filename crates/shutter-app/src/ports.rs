@@ -240,3 +240,251 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Files and uploads
+// ---------------------------------------------------------------------------------------
+
+/// A file to create, with its upload window.
+#[derive(Clone, Debug)]
+pub struct NewFile {
+    pub id: Id,
+    pub owner_id: Id,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub declared_sha256: Option<String>,
+    pub declared_md5: Option<String>,
+    pub visibility: shutter_core::domain::Visibility,
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+    pub upload_expires_at: Timestamp,
+}
+
+/// The tier's limits that creating files is checked against, in the same transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadAllowance {
+    /// How many files may wait for bytes (`pending` or `uploading`) at once.
+    pub max_open_uploads: u64,
+    /// Bytes the owner may store: every file that is not `failed` counts, pending ones with
+    /// their declared size.
+    pub storage_quota: u64,
+}
+
+/// Why files were not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllowanceRefusal {
+    /// `open` uploads would be open with the new files.
+    TooManyUploads { open: u64 },
+    /// `used` bytes would be stored with the new files.
+    QuotaExceeded { used: u64 },
+}
+
+/// The owner's current usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes_stored: u64,
+    pub uploads_open: u64,
+}
+
+/// Filters of a file listing; all must hold.
+#[derive(Clone, Debug, Default)]
+pub struct FileFilter {
+    pub visibility: Option<shutter_core::domain::Visibility>,
+    pub tag: Option<String>,
+    /// An exact type (`image/png`) or a prefix form (`image/*`).
+    pub content_type: Option<String>,
+    pub status: Option<shutter_core::domain::FileStatus>,
+    /// Exclusive bounds on `created_at`.
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+}
+
+/// Changes to a file's metadata; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct FileChange {
+    pub filename: Option<String>,
+    pub visibility: Option<shutter_core::domain::Visibility>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// What a completed upload established about the bytes.
+#[derive(Clone, Debug)]
+pub struct UploadResult {
+    pub sha256: String,
+    pub md5: String,
+    /// `Ready`, or `Processing` when a pipeline step follows.
+    pub status: shutter_core::domain::FileStatus,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// File metadata storage. Every method is one transaction.
+#[async_trait]
+pub trait FileRepo: Send + Sync + 'static {
+    /// Creates all the files or none: refused when, with them, the owner's open uploads or
+    /// stored bytes would go over the allowance. Serialised per owner, so two racing
+    /// requests cannot both squeeze under a limit.
+    async fn create_files(
+        &self,
+        owner_id: Id,
+        files: Vec<NewFile>,
+        allowance: UploadAllowance,
+    ) -> RepoResult<Result<Vec<shutter_core::model::FileRecord>, AllowanceRefusal>>;
+    async fn file_by_id(&self, id: Id) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// The owner's files, newest first by `(created_at, id)`.
+    async fn files_of_owner(
+        &self,
+        owner_id: Id,
+        filter: FileFilter,
+        page: PageRequest,
+    ) -> RepoResult<Page<shutter_core::model::FileRecord>>;
+    async fn update_file(
+        &self,
+        id: Id,
+        change: FileChange,
+        now: Timestamp,
+    ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// Deletes the file's row; `false` if absent. (Its bytes are removed by the caller or
+    /// the sweeper.)
+    async fn delete_file(&self, id: Id) -> RepoResult<bool>;
+    /// Moves a file from `pending` (or `uploading`, for a resumed upload) to `uploading`.
+    /// `false` when it is in another state: the caller answers `conflict`.
+    async fn begin_upload(&self, id: Id, now: Timestamp) -> RepoResult<bool>;
+    /// Records how many bytes have arrived (only while `uploading`).
+    async fn record_progress(&self, id: Id, bytes_received: u64, now: Timestamp) -> RepoResult<()>;
+    /// An interrupted upload goes back to `pending` with `bytes_received` as given, so it
+    /// can be retried (PUT: 0) or resumed (tus: the durable offset).
+    async fn pause_upload(&self, id: Id, bytes_received: u64, now: Timestamp) -> RepoResult<()>;
+    /// Marks the upload complete (from `uploading` only); the updated file, or `None` if the
+    /// file is gone or was not uploading.
+    async fn complete_upload(
+        &self,
+        id: Id,
+        result: UploadResult,
+        now: Timestamp,
+    ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// Marks the file `failed` with a code and detail; the updated file, or `None` if absent.
+    async fn fail_file(
+        &self,
+        id: Id,
+        failure: shutter_core::model::Failure,
+        now: Timestamp,
+    ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// Up to `limit` files still waiting for bytes whose upload window closed before `now`.
+    async fn expired_uploads(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Id>>;
+    /// Which of the given ids still have a row.
+    async fn existing_file_ids(&self, ids: &[Id]) -> RepoResult<Vec<Id>>;
+    async fn usage(&self, owner_id: Id) -> RepoResult<Usage>;
+}
+
+/// A failure of a blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("no such object")]
+    NotFound,
+    #[error("blob store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("blob store error")]
+    Other(#[source] anyhow::Error),
+}
+
+pub type BlobResult<T> = Result<T, BlobError>;
+
+/// A chunked byte stream.
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures_core::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>;
+
+/// An object being read: its bytes (the requested range) and the object's full length.
+pub struct BlobRead {
+    pub stream: ByteStream,
+    pub total_len: u64,
+}
+
+/// An upload's bytes as they arrive: appended to a partial object that only becomes the
+/// object when committed. Dropping a writer without `sync` may lose unsynced bytes, never
+/// corrupt synced ones.
+#[async_trait]
+pub trait PartialWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> BlobResult<()>;
+    /// Makes everything written so far durable; returns the partial object's length.
+    async fn sync(&mut self) -> BlobResult<u64>;
+}
+
+/// Object storage addressed by key (`files/<id>`, `files/<id>/<variant>`).
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Opens the key's partial object for appending at `offset`, creating it when `offset` is
+    /// 0; bytes past `offset` (written but not acknowledged before a crash) are cut off.
+    /// `NotFound` when `offset` > 0 and the partial object is shorter than `offset`.
+    async fn open_partial(&self, key: &str, offset: u64) -> BlobResult<Box<dyn PartialWriter>>;
+    /// The partial object's current length, if it exists.
+    async fn partial_len(&self, key: &str) -> BlobResult<Option<u64>>;
+    /// Reads the partial object (for hashing a resumed upload and sniffing its content).
+    async fn read_partial(&self, key: &str) -> BlobResult<BlobRead>;
+    /// Makes the partial object the object, durably (fsync, rename, fsync the directory).
+    async fn commit_partial(&self, key: &str) -> BlobResult<()>;
+    /// Removes the partial object if there is one.
+    async fn discard_partial(&self, key: &str) -> BlobResult<()>;
+    /// Stores a whole object (small ones: variants).
+    async fn put(&self, key: &str, bytes: bytes::Bytes) -> BlobResult<()>;
+    /// Reads `range` (inclusive start, exclusive end) or all of an object.
+    async fn get(&self, key: &str, range: Option<(u64, u64)>) -> BlobResult<BlobRead>;
+    /// Removes the object and every object under `key/`; absent ones are fine.
+    async fn delete(&self, key: &str) -> BlobResult<()>;
+    /// Every file id with an object or partial object, and when it was last written, for the
+    /// sweeper to find objects without rows.
+    async fn list_file_ids(&self) -> BlobResult<Vec<(Id, Timestamp)>>;
+    /// Answers when the store is usable (readiness).
+    async fn ping(&self) -> BlobResult<()>;
+}
+
+/// The kinds of live events a user receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    FileProgress,
+    FileProcessing,
+    FileReady,
+    FileFailed,
+    PostPublished,
+    PostFailed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::FileProgress => "file.progress",
+            EventKind::FileProcessing => "file.processing",
+            EventKind::FileReady => "file.ready",
+            EventKind::FileFailed => "file.failed",
+            EventKind::PostPublished => "post.published",
+            EventKind::PostFailed => "post.failed",
+        }
+    }
+}
+
+/// One event for one user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub user_id: Id,
+    pub kind: EventKind,
+    pub file_id: Option<Id>,
+    pub post_id: Option<Id>,
+    pub bytes_received: Option<u64>,
+    pub size: Option<u64>,
+    pub failure: Option<shutter_core::model::Failure>,
+    pub at: Timestamp,
+}
+
+/// A stream of one user's events.
+pub type EventStream = std::pin::Pin<Box<dyn futures_core::Stream<Item = Event> + Send>>;
+
+/// Live events, delivered to the user they belong to. In-process by default; across nodes
+/// through PostgreSQL or Redis when scaled out. Delivery is best effort: a subscriber that
+/// falls behind loses events rather than slowing the publisher.
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    async fn publish(&self, event: Event);
+    /// The events of `user_id` published from now on.
+    async fn subscribe(&self, user_id: Id) -> EventStream;
+}

@@ -281,3 +281,171 @@ mod tests {
         assert!(Bio::parse("bio", &"b".repeat(501)).is_err());
     }
 }
+
+/// Where a file is in its life: created, bytes arriving, being processed, usable, or failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    Pending,
+    Uploading,
+    Processing,
+    Ready,
+    Failed,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Pending => "pending",
+            FileStatus::Uploading => "uploading",
+            FileStatus::Processing => "processing",
+            FileStatus::Ready => "ready",
+            FileStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "pending" => Some(FileStatus::Pending),
+            "uploading" => Some(FileStatus::Uploading),
+            "processing" => Some(FileStatus::Processing),
+            "ready" => Some(FileStatus::Ready),
+            "failed" => Some(FileStatus::Failed),
+            _ => None,
+        }
+    }
+
+    /// Still waiting for bytes: counts towards `max_concurrent_uploads`.
+    pub fn is_open(self) -> bool {
+        matches!(self, FileStatus::Pending | FileStatus::Uploading)
+    }
+}
+
+/// Who may read a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Public => "public",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "private" => Some(Visibility::Private),
+            "public" => Some(Visibility::Public),
+            _ => None,
+        }
+    }
+}
+
+text_value!(
+    /// A file name as the client gave it: 1..255 bytes, no control characters, no path
+    /// separators (it is only ever a label and a `Content-Disposition` filename).
+    FileName
+);
+
+impl FileName {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        if raw.is_empty() || raw.len() > 255 {
+            return Err(FieldError::new(field, "must be 1 to 255 bytes long"));
+        }
+        if raw.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters or slashes",
+            ));
+        }
+        Ok(FileName(raw.to_owned()))
+    }
+}
+
+text_value!(
+    /// A tag: 1..50 of `[a-z0-9_-]`, lowercased.
+    Tag
+);
+
+impl Tag {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let lower = raw.to_lowercase();
+        let ok = (1..=50).contains(&lower.len())
+            && lower
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok {
+            return Err(FieldError::new(
+                field,
+                "tags are 1 to 50 characters of a-z, 0-9, _ and -",
+            ));
+        }
+        Ok(Tag(lower))
+    }
+
+    /// At most 20 tags, each valid; duplicates are dropped, order kept.
+    pub fn parse_list(field: &str, raw: &[String]) -> Result<Vec<Tag>, FieldError> {
+        if raw.len() > 20 {
+            return Err(FieldError::new(field, "at most 20 tags"));
+        }
+        let mut tags: Vec<Tag> = Vec::with_capacity(raw.len());
+        for (i, t) in raw.iter().enumerate() {
+            let tag = Tag::parse(&format!("{field}[{i}]"), t)?;
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        Ok(tags)
+    }
+}
+
+text_value!(
+    /// A syntactically valid MIME type `type/subtype` (parameters dropped), lowercased.
+    ContentType
+);
+
+impl ContentType {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let essence = raw
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 127
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+        };
+        match essence.split_once('/') {
+            Some((t, s)) if token(t) && token(s) => Ok(ContentType(essence)),
+            _ => Err(FieldError::new(
+                field,
+                "must be a content type like image/jpeg",
+            )),
+        }
+    }
+
+    /// JPEG, PNG, WebP: the types that get variants and may be post media.
+    pub fn is_processable_image(&self) -> bool {
+        matches!(self.0.as_str(), "image/jpeg" | "image/png" | "image/webp")
+    }
+}
+
+/// A lowercase hex digest of the given byte length (32 for SHA-256, 16 for MD5).
+pub fn parse_hex_digest(field: &str, raw: &str, bytes: usize) -> Result<String, FieldError> {
+    let lower = raw.to_ascii_lowercase();
+    if lower.len() != bytes * 2 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(FieldError::new(
+            field,
+            format!("must be {} hex characters", bytes * 2),
+        ));
+    }
+    Ok(lower)
+}

@@ -73,3 +73,46 @@ impl Comment {
         Cursor::new(self.created_at, self.id)
     }
 }
+
+/// Why a file failed: the error code and a readable detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: crate::ErrorCode,
+    pub detail: String,
+}
+
+/// A stored file and the state of its upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    pub id: Id,
+    pub owner_id: Id,
+    pub filename: String,
+    pub content_type: String,
+    /// The declared size in bytes: exactly this many must arrive.
+    pub size: u64,
+    /// Hex digests the client declared, checked when the upload completes.
+    pub declared_sha256: Option<String>,
+    pub declared_md5: Option<String>,
+    /// Hex digests of the bytes received, set when the upload completes.
+    pub sha256: Option<String>,
+    pub md5: Option<String>,
+    pub visibility: crate::domain::Visibility,
+    pub tags: Vec<String>,
+    pub status: crate::domain::FileStatus,
+    pub bytes_received: u64,
+    pub failure: Option<Failure>,
+    /// Displayed size of an image (after EXIF orientation).
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub blurhash: Option<String>,
+    /// Upload URLs and tus sessions stop working at this instant.
+    pub upload_expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl FileRecord {
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_at, self.id)
+    }
+}
