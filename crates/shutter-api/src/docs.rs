@@ -31,8 +31,10 @@ td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;vertical-align
         "<h2>Endpoints</h2><table><tr><th>Method</th><th>Path</th><th>Responses</th></tr>",
     );
     for (path, item) in &doc.paths.paths {
-        let ops: [(&str, &Option<Operation>); 5] = [
+        let ops: [(&str, &Option<Operation>); 7] = [
             ("GET", &item.get),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
             ("POST", &item.post),
             ("PUT", &item.put),
             ("PATCH", &item.patch),

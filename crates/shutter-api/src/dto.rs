@@ -311,3 +311,197 @@ macro_rules! page_type {
 
 page_type!(PostPage, PostDto);
 page_type!(CommentPage, CommentDto);
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateFileRequest {
+    /// 1..255 bytes, no control characters or slashes.
+    pub filename: String,
+    /// Exact size in bytes.
+    pub size: u64,
+    #[schema(example = "image/jpeg")]
+    pub content_type: String,
+    /// Hex SHA-256 of the bytes, checked when the upload completes.
+    pub sha256: Option<String>,
+    /// Hex MD5 of the bytes, checked when the upload completes.
+    pub md5: Option<String>,
+    #[schema(value_type = Option<String>, example = "private")]
+    pub visibility: Option<VisibilityValue>,
+    /// At most 20, each 1..50 of `[a-z0-9_-]`.
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VisibilityValue {
+    Private,
+    Public,
+}
+
+impl From<VisibilityValue> for shutter_core::domain::Visibility {
+    fn from(v: VisibilityValue) -> Self {
+        match v {
+            VisibilityValue::Private => Self::Private,
+            VisibilityValue::Public => Self::Public,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateFileRequest {
+    pub filename: Option<String>,
+    #[schema(value_type = Option<String>, example = "public")]
+    pub visibility: Option<VisibilityValue>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CompleteUploadRequest {
+    /// Multipart parts (S3 storage only).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub parts: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailureDto {
+    pub code: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileDto {
+    pub id: String,
+    pub owner_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Hex SHA-256: of the received bytes once complete, else as declared.
+    pub sha256: Option<String>,
+    pub md5: Option<String>,
+    #[schema(example = "private")]
+    pub visibility: String,
+    pub tags: Vec<String>,
+    #[schema(example = "ready")]
+    pub status: String,
+    pub bytes_received: u64,
+    pub failure: Option<FailureDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blurhash: Option<String>,
+    /// Signed URL of the bytes once the file is ready.
+    pub url: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<shutter_app::files::FileView> for FileDto {
+    fn from(v: shutter_app::files::FileView) -> Self {
+        let f = v.file;
+        FileDto {
+            id: f.id.to_string(),
+            owner_id: f.owner_id.to_string(),
+            filename: f.filename,
+            content_type: f.content_type,
+            size: f.size,
+            sha256: f.sha256.or(f.declared_sha256),
+            md5: f.md5.or(f.declared_md5),
+            visibility: f.visibility.as_str().to_owned(),
+            tags: f.tags,
+            status: f.status.as_str().to_owned(),
+            bytes_received: f.bytes_received,
+            failure: f.failure.map(|x| FailureDto {
+                code: x.code.as_str().to_owned(),
+                detail: x.detail,
+            }),
+            width: f.width,
+            height: f.height,
+            blurhash: f.blurhash,
+            url: v.url,
+            created_at: f.created_at.to_string(),
+            updated_at: f.updated_at.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadTicketDto {
+    pub file_id: String,
+    #[schema(example = "PUT")]
+    pub method: String,
+    /// Presigned: needs no Authorization header.
+    pub url: String,
+    /// Headers to send with the bytes.
+    #[schema(value_type = Object)]
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    pub expires_at: String,
+    /// tus 1.0.0 endpoint of the same file (with `Authorization: Bearer`).
+    pub tus_url: String,
+}
+
+impl From<shutter_app::files::UploadTicket> for UploadTicketDto {
+    fn from(t: shutter_app::files::UploadTicket) -> Self {
+        UploadTicketDto {
+            file_id: t.file_id.to_string(),
+            method: t.method.to_owned(),
+            url: t.url,
+            headers: t
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+                .collect(),
+            expires_at: t.expires_at.to_string(),
+            tus_url: t.tus_url,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateFileResponse {
+    pub file: FileDto,
+    pub upload: UploadTicketDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileResponse {
+    pub file: FileDto,
+}
+
+page_type!(FilePage, FileDto);
+
+/// A live event as sent over SSE and WebSocket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDto {
+    #[serde(rename = "type")]
+    #[schema(example = "file.progress")]
+    pub type_: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureDto>,
+    pub at: String,
+}
+
+impl From<shutter_app::ports::Event> for EventDto {
+    fn from(e: shutter_app::ports::Event) -> Self {
+        EventDto {
+            type_: e.kind.as_str().to_owned(),
+            file_id: e.file_id.map(|i| i.to_string()),
+            post_id: e.post_id.map(|i| i.to_string()),
+            bytes_received: e.bytes_received,
+            size: e.size,
+            failure: e.failure.map(|x| FailureDto {
+                code: x.code.as_str().to_owned(),
+                detail: x.detail,
+            }),
+            at: e.at.to_string(),
+        }
+    }
+}

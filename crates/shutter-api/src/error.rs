@@ -67,7 +67,10 @@ impl ApiError {
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        ApiError { error: Box::new(error), rate: None }
+        ApiError {
+            error: Box::new(error),
+            rate: None,
+        }
     }
 }
 

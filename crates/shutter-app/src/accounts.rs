@@ -396,7 +396,7 @@ impl Shutter {
 
     pub async fn limits(&self, who: &Principal) -> AppResult<LimitsView> {
         let limits = self.config.tier_limits(who.user.tier);
-        // Files arrive with the upload service; until then nothing is stored or open.
+        let usage = self.files.usage(who.id()).await?;
         Ok(LimitsView {
             tier: who.user.tier,
             max_file_size: limits.max_file_size.bytes(),
@@ -405,8 +405,8 @@ impl Shutter {
             posts_per_minute: limits.posts_per_minute,
             max_pixels: self.config.media.max_pixels,
             post_media_types: POST_MEDIA_TYPES.to_vec(),
-            bytes_stored: 0,
-            uploads_open: 0,
+            bytes_stored: usage.bytes_stored,
+            uploads_open: usage.uploads_open,
         })
     }
 

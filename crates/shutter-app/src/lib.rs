@@ -7,11 +7,15 @@
 pub mod accounts;
 pub mod auth;
 pub mod error;
+pub mod events;
+pub mod files;
 pub mod idempotency;
 pub mod oidc;
 pub mod ports;
 pub mod posts;
 pub mod rate_limit;
+pub mod signing;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -21,22 +25,34 @@ pub use error::{AppError, AppResult};
 
 use crate::auth::TokenKeys;
 use crate::oidc::OidcVerifier;
-use crate::ports::{Clock, RateLimiter, Repo};
+use crate::ports::{BlobStore, Clock, EventBus, FileRepo, RateLimiter, Repo};
+use crate::signing::UrlSigner;
+use crate::uploads::UploadState;
 
 /// What the use cases are built from: the adapters chosen at start-up and the configuration.
 pub struct Deps {
     pub repo: Arc<dyn Repo>,
+    pub files: Arc<dyn FileRepo>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub events: Arc<dyn EventBus>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     /// The secret that signs Shutter's own access tokens (HS256).
     pub jwt_secret: Vec<u8>,
+    /// The secret that signs upload and download URLs (HMAC-SHA256).
+    pub url_secret: Vec<u8>,
 }
 
 /// The application: every use case, over the ports it was built with. Cheap to share behind
 /// an `Arc`; holds no per-request state.
 pub struct Shutter {
     repo: Arc<dyn Repo>,
+    files: Arc<dyn FileRepo>,
+    blobs: Arc<dyn BlobStore>,
+    events: Arc<dyn EventBus>,
+    signer: UrlSigner,
+    uploads: UploadState,
     rate_limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
@@ -54,6 +70,11 @@ impl Shutter {
         let oidc = deps.config.auth.oidc.clone().map(OidcVerifier::new);
         Shutter {
             repo: deps.repo,
+            files: deps.files,
+            blobs: deps.blobs,
+            events: deps.events,
+            signer: UrlSigner::new(deps.url_secret),
+            uploads: UploadState::default(),
             rate_limiter: deps.rate_limiter,
             clock: deps.clock,
             config: deps.config,
@@ -70,9 +91,14 @@ impl Shutter {
         self.rate_limiter.as_ref()
     }
 
-    /// Checks the dependencies a request needs: the database answers.
+    pub fn events(&self) -> &dyn EventBus {
+        self.events.as_ref()
+    }
+
+    /// Checks the dependencies a request needs: the database and the blob store answer.
     pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
         let db = self.repo.ping().await.map_err(|e| e.to_string());
-        vec![("database", db)]
+        let storage = self.blobs.ping().await.map_err(|e| e.to_string());
+        vec![("database", db), ("storage", storage)]
     }
 }

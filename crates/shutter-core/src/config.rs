@@ -106,6 +106,12 @@ impl Config {
                 ));
             }
         }
+        if self.storage.sweep_interval.0.is_zero() {
+            return Err(ConfigError::new(
+                "storage.sweep_interval",
+                "must be longer than zero",
+            ));
+        }
         if self.auth.access_token_ttl.0.is_zero() {
             return Err(ConfigError::new(
                 "auth.access_token_ttl",
@@ -222,6 +228,8 @@ pub struct StorageConfig {
     pub upload_url_ttl: DurationValue,
     pub download_url_ttl: DurationValue,
     pub multipart_threshold: ByteSize,
+    /// How often abandoned uploads and objects without a file are swept away.
+    pub sweep_interval: DurationValue,
 }
 
 impl Default for StorageConfig {
@@ -233,6 +241,7 @@ impl Default for StorageConfig {
             upload_url_ttl: DurationValue::secs(3600),
             download_url_ttl: DurationValue::secs(15 * 60),
             multipart_threshold: ByteSize(64 * 1024 * 1024),
+            sweep_interval: DurationValue::secs(30),
         }
     }
 }

@@ -50,6 +50,7 @@ error_codes! {
     UrlExpired => (410, "url_expired", "The URL has expired"),
     PayloadTooLarge => (413, "payload_too_large", "The request body is too large"),
     FileTooLarge => (413, "file_too_large", "The file is too large"),
+    RangeNotSatisfiable => (416, "range_not_satisfiable", "The requested range is outside the file"),
     UnsupportedMediaType => (415, "unsupported_media_type", "The content type is not allowed here"),
     ChecksumMismatch => (422, "checksum_mismatch", "The bytes do not match the declared checksum"),
     ContentMismatch => (422, "content_mismatch", "The bytes are not what the declared type says"),
@@ -114,7 +115,8 @@ mod tests {
                 .all(|c| c.is_ascii_lowercase() || c == '_'));
             assert!((400..600).contains(&code.status()));
         }
-        assert_eq!(ErrorCode::ALL.len(), 26);
+        // The specification's 26 codes plus `range_not_satisfiable` for downloads (416).
+        assert_eq!(ErrorCode::ALL.len(), 27);
         assert_eq!(
             ErrorCode::IdempotencyKeyReused.type_uri(),
             "urn:shutter:error:idempotency_key_reused"

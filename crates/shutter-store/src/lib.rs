@@ -1,15 +1,17 @@
-//! Shutter's metadata storage: the [`Repo`] port on SQLite (the embedded default) and on
-//! PostgreSQL (scale-out), with the migrations of each dialect.
+//! Shutter's metadata storage: the [`Repo`] and [`FileRepo`] ports on SQLite (the embedded
+//! default) and on PostgreSQL (scale-out), with the migrations of each dialect.
 //!
-//! Start with [`open`], run [`Database::migrate`], then hand [`Database::repo`] to the use
-//! cases. Both adapters run the same SQL (`queries.rs`) through one implementation
-//! (`repo.rs`); `tests/conformance` proves they behave the same.
+//! Start with [`open`], run [`Database::migrate`], then hand [`Database::repo`] and
+//! [`Database::file_repo`] to the use cases. Both adapters run the same SQL (`queries.rs`)
+//! through one implementation per port (`repo.rs`, `files.rs`); `tests/conformance` proves
+//! they behave the same.
 //!
-//! **Invariant:** all SQL of Shutter lives in this crate, and every `Repo` method is one
-//! transaction that keeps the stored counters exact.
+//! **Invariant:** all SQL of Shutter lives in this crate, and every `Repo` and `FileRepo`
+//! method is one transaction that keeps the stored counters exact.
 
 mod dialect;
 mod error;
+mod files;
 mod queries;
 mod repo;
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shutter_app::ports::Repo;
+use shutter_app::ports::{FileRepo, Repo};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -123,6 +125,14 @@ impl Database {
 
     /// The [`Repo`] adapter over this database's pool.
     pub fn repo(&self) -> Arc<dyn Repo> {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+        }
+    }
+
+    /// The [`FileRepo`] adapter over this database's pool.
+    pub fn file_repo(&self) -> Arc<dyn FileRepo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),

@@ -7,7 +7,26 @@
 //!
 //! Keyset conditions are spelled `created_at < ? OR (created_at = ? AND id < ?)` rather than
 //! as row values, and are preceded by a plain `created_at <= ?` so both planners can turn
-//! them into an index range scan.
+//! them into an index range scan. `before_cursor!` writes that text for a table alias, so
+//! every newest-first listing binds its cursor the same way (`crate::repo::bind_page`).
+
+/// The keyset condition "strictly before the cursor, newest first" on `alias`: the cursor's
+/// time three times (see `CURSOR_TIME_BINDS`), then its id.
+macro_rules! before_cursor {
+    ($alias:literal) => {
+        concat!(
+            " AND ",
+            $alias,
+            ".created_at <= ? AND (",
+            $alias,
+            ".created_at < ? OR (",
+            $alias,
+            ".created_at = ? AND ",
+            $alias,
+            ".id < ?))"
+        )
+    };
+}
 
 // --- users ---
 
@@ -42,7 +61,7 @@ pub const DELETE_USER_UNFOLLOW: &str = "UPDATE users SET followers_count = follo
 pub const DELETE_USER_UNFOLLOWED: &str = "UPDATE users SET following_count = following_count - 1 \
      WHERE id <> ? AND id IN (SELECT follower_id FROM follows WHERE followee_id = ?)";
 /// Cascades (foreign keys `ON DELETE CASCADE`) remove posts, comments, likes, follows,
-/// refresh tokens and idempotency records.
+/// refresh tokens, idempotency records, and files with their tags.
 pub const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
 
 // --- refresh tokens ---
@@ -84,8 +103,7 @@ pub const DELETE_POST: &str = "DELETE FROM posts WHERE id = ? RETURNING author_i
 
 /// The second placeholder is `include_unpublished` (a boolean).
 pub const WHERE_POSTS_OF_AUTHOR: &str = " WHERE p.author_id = ? AND (? OR p.status = 'published')";
-pub const POSTS_BEFORE_CURSOR: &str = " AND p.created_at <= ? \
-     AND (p.created_at < ? OR (p.created_at = ? AND p.id < ?))";
+pub const POSTS_BEFORE_CURSOR: &str = before_cursor!("p");
 pub const POSTS_NEWEST_FIRST: &str = " ORDER BY p.created_at DESC, p.id DESC LIMIT ?";
 
 // --- comments ---
@@ -116,6 +134,77 @@ pub const LATEST_COMMENTS_HEAD: &str = "SELECT c.id, c.post_id, c.text, c.create
      FROM comments WHERE post_id IN ";
 pub const LATEST_COMMENTS_TAIL: &str = ") c JOIN users u ON u.id = c.author_id \
      WHERE c.rn <= ? ORDER BY c.post_id, c.created_at DESC, c.id DESC";
+
+// --- files ---
+
+/// Every file read is one statement (one snapshot): the files wanted, selected, ordered and
+/// limited in the inner query (which the caller completes after this head), joined to their
+/// tags in [`FILE_ROWS_TAIL`]. A file comes as one row per tag (one row with a NULL tag when
+/// it has none), newest file first, its tags in the order given.
+pub const FILE_ROWS_HEAD: &str = "SELECT f.*, t.tag FROM (SELECT f.id, f.owner_id, \
+     f.filename, f.content_type, f.size, f.declared_sha256, f.declared_md5, f.sha256, f.md5, \
+     f.visibility, f.status, f.bytes_received, f.failure_code, f.failure_detail, f.width, \
+     f.height, f.blurhash, f.upload_expires_at, f.created_at, f.updated_at FROM files f";
+pub const FILE_ROWS_TAIL: &str = ") f LEFT JOIN file_tags t ON t.file_id = f.id \
+     ORDER BY f.created_at DESC, f.id DESC, t.position";
+
+/// Followed by `(?, ?, …)` with one placeholder per file id.
+pub const WHERE_FILE_ID_IN: &str = " WHERE f.id IN ";
+
+pub const WHERE_FILES_OF_OWNER: &str = " WHERE f.owner_id = ?";
+pub const FILES_WITH_VISIBILITY: &str = " AND f.visibility = ?";
+pub const FILES_WITH_STATUS: &str = " AND f.status = ?";
+pub const FILES_WITH_TAG: &str =
+    " AND EXISTS (SELECT 1 FROM file_tags ft WHERE ft.file_id = f.id AND ft.tag = ?)";
+pub const FILES_WITH_CONTENT_TYPE: &str = " AND f.content_type = ?";
+/// `image/*`: the prefix goes in twice. Case-sensitive on both dialects, unlike `LIKE`
+/// (which SQLite folds for ASCII), and free of `LIKE`'s wildcards in the prefix.
+pub const FILES_WITH_CONTENT_TYPE_PREFIX: &str = " AND substr(f.content_type, 1, length(?)) = ?";
+pub const FILES_CREATED_AFTER: &str = " AND f.created_at > ?";
+pub const FILES_CREATED_BEFORE: &str = " AND f.created_at < ?";
+pub const FILES_BEFORE_CURSOR: &str = before_cursor!("f");
+pub const FILES_NEWEST_FIRST: &str = " ORDER BY f.created_at DESC, f.id DESC LIMIT ?";
+
+pub const INSERT_FILE: &str = "INSERT INTO files \
+     (id, owner_id, filename, content_type, size, declared_sha256, declared_md5, visibility, \
+     status, bytes_received, upload_expires_at, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)";
+pub const INSERT_FILE_TAG: &str = "INSERT INTO file_tags (file_id, tag, position) VALUES (?, ?, ?)";
+pub const DELETE_FILE_TAGS: &str = "DELETE FROM file_tags WHERE file_id = ?";
+
+/// Open uploads (`pending`, `uploading`) and stored bytes (every file not `failed`, pending
+/// ones with their declared size). `SUM` of a BIGINT is NUMERIC on PostgreSQL, hence the casts.
+pub const FILE_USAGE: &str = "SELECT \
+     CAST(COALESCE(SUM(CASE WHEN status IN ('pending', 'uploading') THEN 1 ELSE 0 END), 0) \
+     AS BIGINT) AS uploads_open, \
+     CAST(COALESCE(SUM(CASE WHEN status <> 'failed' THEN size ELSE 0 END), 0) AS BIGINT) \
+     AS bytes_stored \
+     FROM files WHERE owner_id = ?";
+
+pub const UPDATE_FILE: &str = "UPDATE files SET filename = COALESCE(?, filename), \
+     visibility = COALESCE(?, visibility), updated_at = ? WHERE id = ?";
+pub const DELETE_FILE: &str = "DELETE FROM files WHERE id = ?";
+
+pub const BEGIN_UPLOAD: &str = "UPDATE files SET status = 'uploading', updated_at = ? \
+     WHERE id = ? AND status IN ('pending', 'uploading')";
+pub const RECORD_PROGRESS: &str = "UPDATE files SET bytes_received = ?, updated_at = ? \
+     WHERE id = ? AND status = 'uploading'";
+pub const PAUSE_UPLOAD: &str = "UPDATE files SET status = 'pending', bytes_received = ?, \
+     updated_at = ? WHERE id = ? AND status = 'uploading'";
+/// Every declared byte has arrived by now, whichever way the bytes came (the built-in store
+/// records progress as it goes; a presigned S3 upload never does).
+pub const COMPLETE_UPLOAD: &str = "UPDATE files SET status = ?, sha256 = ?, md5 = ?, \
+     width = ?, height = ?, bytes_received = size, updated_at = ? \
+     WHERE id = ? AND status = 'uploading'";
+pub const FAIL_FILE: &str = "UPDATE files SET status = 'failed', failure_code = ?, \
+     failure_detail = ?, updated_at = ? WHERE id = ?";
+
+/// Uploads still waiting for bytes past their window, longest expired first.
+pub const EXPIRED_UPLOADS: &str = "SELECT id FROM files \
+     WHERE status IN ('pending', 'uploading') AND upload_expires_at < ? \
+     ORDER BY upload_expires_at, id LIMIT ?";
+/// Followed by `(?, ?, …)` with one placeholder per file id.
+pub const FILE_IDS_IN: &str = "SELECT id FROM files WHERE id IN ";
 
 // --- idempotency ---
 

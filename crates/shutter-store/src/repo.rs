@@ -15,16 +15,18 @@ use shutter_app::ports::{
 use shutter_core::domain::{PostStatus, Role, Tier};
 use shutter_core::model::{Comment, PostRecord, User, UserSummary};
 use shutter_core::{Id, Page, PageRequest, Timestamp};
+use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::dialect::{numbered_placeholders, placeholder_list};
 use crate::error::repo_error;
 use crate::queries as q;
 
-/// The [`Repo`] adapter for SQLite.
+/// The [`Repo`] and [`FileRepo`](shutter_app::ports::FileRepo) adapter for SQLite (the
+/// latter in `crate::files`).
 #[derive(Clone, Debug)]
 pub struct SqliteRepo {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteRepo {
@@ -33,7 +35,7 @@ impl SqliteRepo {
     }
 
     /// SQLite already speaks `?`.
-    fn sql(text: &str) -> Cow<'_, str> {
+    pub(crate) fn sql(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(text)
     }
 
@@ -42,18 +44,19 @@ impl SqliteRepo {
     /// another writer committed in between, whatever the busy timeout; an immediate one
     /// waits for the lock instead. Writers are thereby serialised, which is also what makes
     /// the read-then-write steps below race-free on SQLite.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// No row locks in SQLite: the immediate transaction already excludes other writers.
-    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ?";
+    pub(crate) const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ?";
 }
 
-/// The [`Repo`] adapter for PostgreSQL.
+/// The [`Repo`] and [`FileRepo`](shutter_app::ports::FileRepo) adapter for PostgreSQL (the
+/// latter in `crate::files`).
 #[derive(Clone, Debug)]
 pub struct PgRepo {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgRepo {
@@ -61,32 +64,53 @@ impl PgRepo {
         PgRepo { pool }
     }
 
-    fn sql(text: &str) -> Cow<'_, str> {
+    pub(crate) fn sql(text: &str) -> Cow<'_, str> {
         numbered_placeholders(text)
     }
 
     /// Statements run at READ COMMITTED; the few read-then-write steps lock what they read.
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
 
     /// `FOR UPDATE` conflicts with the `FOR KEY SHARE` lock that inserting a row referencing
     /// the user takes, so while a user is being deleted nobody can add a comment, post or
     /// follow that the counter fix-ups would miss.
-    const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ? FOR UPDATE";
+    pub(crate) const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ? FOR UPDATE";
 }
 
-fn corrupt(what: &str, value: &str) -> RepoError {
+pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
     RepoError::Other(anyhow::anyhow!("stored {what} does not parse: {value:?}"))
 }
 
-fn parse_id(text: &str) -> RepoResult<Id> {
+pub(crate) fn parse_id(text: &str) -> RepoResult<Id> {
     text.parse().map_err(|_| corrupt("id", text))
 }
 
 /// The cursor's timestamp goes in three times: the plain `<=`/`>=` bound that lets the
 /// planners use the index, then the strict comparison and the tie on equal times.
 const CURSOR_TIME_BINDS: usize = 3;
+
+/// A query of SQL that ends in a keyset page: binds the cursor, when there is one (for the
+/// `…_CURSOR` condition), then the limit plus one (the extra row tells whether a next page
+/// exists; see [`Page::from_rows`]).
+pub(crate) fn bind_page<'q, DB>(
+    mut query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    page: PageRequest,
+) -> Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(after) = page.after {
+        for _ in 0..CURSOR_TIME_BINDS {
+            query = query.bind(after.created_at.millis());
+        }
+        query = query.bind(after.id.to_string());
+    }
+    query.bind(i64::from(page.limit) + 1)
+}
 
 macro_rules! repo_adapter {
     ($repo:ident, $db:ty) => {
@@ -553,18 +577,11 @@ macro_rules! repo_adapter {
                 }
                 sql.push_str(q::POSTS_NEWEST_FIRST);
                 let sql = Self::sql(&sql);
-                let mut query = sqlx::query(&sql)
+                let query = sqlx::query(&sql)
                     .bind(viewer.map(|v| v.to_string()))
                     .bind(author_id.to_string())
                     .bind(include_unpublished);
-                if let Some(after) = page.after {
-                    for _ in 0..CURSOR_TIME_BINDS {
-                        query = query.bind(after.created_at.millis());
-                    }
-                    query = query.bind(after.id.to_string());
-                }
-                let rows = query
-                    .bind(i64::from(page.limit) + 1)
+                let rows = bind_page(query, page)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(repo_error)?;
@@ -638,15 +655,8 @@ macro_rules! repo_adapter {
                 }
                 sql.push_str(q::COMMENTS_OLDEST_FIRST);
                 let sql = Self::sql(&sql);
-                let mut query = sqlx::query(&sql).bind(post_id.to_string());
-                if let Some(after) = page.after {
-                    for _ in 0..CURSOR_TIME_BINDS {
-                        query = query.bind(after.created_at.millis());
-                    }
-                    query = query.bind(after.id.to_string());
-                }
-                let rows = query
-                    .bind(i64::from(page.limit) + 1)
+                let query = sqlx::query(&sql).bind(post_id.to_string());
+                let rows = bind_page(query, page)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(repo_error)?;

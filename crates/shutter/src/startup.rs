@@ -7,35 +7,68 @@ use std::sync::Arc;
 use std::future::IntoFuture;
 
 use anyhow::Context;
+use shutter_app::events::InProcessEventBus;
 use shutter_app::ports::{Repo, SystemClock};
 use shutter_app::rate_limit::InProcessRateLimiter;
 use shutter_app::{Deps, Shutter};
-use shutter_core::config::Config;
+use shutter_core::config::{Config, StorageBackend};
 use tokio::net::TcpListener;
 
 /// Opens the metadata store named by the configuration and brings its schema up to date.
-pub async fn open_repo(config: &Config) -> anyhow::Result<Arc<dyn Repo>> {
+pub async fn open_database(config: &Config) -> anyhow::Result<shutter_store::Database> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = shutter_store::open(&config.database_url(), config.database.max_connections)
         .await
         .context("opening the database")?;
     db.migrate().await.context("applying database migrations")?;
-    Ok(db.repo())
+    Ok(db)
+}
+
+/// The metadata `Repo` alone (for commands that need nothing else).
+pub async fn open_repo(config: &Config) -> anyhow::Result<Arc<dyn Repo>> {
+    Ok(open_database(config).await?.repo())
 }
 
 /// The use cases over the adapters the configuration names.
 pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
-    let repo = open_repo(&config).await?;
+    let db = open_database(&config).await?;
     let jwt_secret = crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
+    let url_secret = crate::secrets::load_or_create(&config.data_dir, "url_signing.key")?;
+    let blobs = match config.storage.backend {
+        StorageBackend::Local => {
+            let root = config.storage.local.path.clone().unwrap_or_else(|| config.data_dir.join("blobs"));
+            Arc::new(shutter_blob::LocalBlobStore::new(root).context("opening the blob directory")?)
+        }
+        StorageBackend::S3 => anyhow::bail!("invalid configuration: storage.backend: s3 is not supported by this build yet; use local"),
+    };
     let clock = Arc::new(SystemClock);
     Ok(Arc::new(Shutter::new(Deps {
-        repo,
+        repo: db.repo(),
+        files: db.file_repo(),
+        blobs,
+        events: Arc::new(InProcessEventBus::new()),
         rate_limiter: Arc::new(InProcessRateLimiter::new(clock.clone())),
         clock,
         config: Arc::new(config),
         jwt_secret,
+        url_secret,
     })))
+}
+
+/// Runs the sweeper every `storage.sweep_interval` until the process ends.
+fn spawn_sweeper(app: Arc<Shutter>) {
+    let interval = app.config().storage.sweep_interval.get();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.sweep_once().await {
+                tracing::warn!(error = %e.detail, "sweeper pass failed");
+            }
+        }
+    });
 }
 
 /// A built server, bound to its port but not yet serving.
@@ -59,6 +92,7 @@ impl Application {
         }
         let shutdown_timeout = config.server.shutdown_timeout.get();
         let app = build_app(config).await?;
+        spawn_sweeper(app.clone());
         let router = shutter_api::router(app, shutter_api::telemetry::metrics_handle());
         tracing::info!(listen = %addr, "shutter listening");
         Ok(Application {

@@ -2,8 +2,11 @@
 //! defined, so the document cannot drift from the code.
 
 pub mod accounts;
+pub mod events;
+pub mod files;
 pub mod ops;
 pub mod posts;
+pub mod tus;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -26,6 +29,9 @@ use crate::AppState;
         (name = "auth", description = "Registration and sessions"),
         (name = "users", description = "Profiles, tiers and limits"),
         (name = "posts", description = "Posts and comments"),
+        (name = "files", description = "Files, presigned uploads and downloads"),
+        (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
+        (name = "events", description = "Live events (SSE and WebSocket)"),
         (name = "admin", description = "Administration")
     )
 )]
@@ -73,4 +79,21 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(posts::posts_of_user))
         .routes(routes!(posts::create_comment, posts::comments))
         .routes(routes!(posts::delete_comment))
+        .routes(routes!(files::create_file, files::list_files))
+        .routes(routes!(
+            files::get_file,
+            files::update_file,
+            files::delete_file
+        ))
+        .routes(routes!(files::complete_upload))
+        .routes(routes!(files::get_content, files::put_content))
+        .routes(routes!(tus::create, tus::options))
+        .routes(routes!(
+            tus::head,
+            tus::patch,
+            tus::terminate,
+            tus::options_upload
+        ))
+        .routes(routes!(events::sse))
+        .routes(routes!(events::ws))
 }

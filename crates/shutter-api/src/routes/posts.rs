@@ -21,7 +21,7 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Runs a creating request under its `Idempotency-Key`, if it has one: a repeat with the same
 /// body replays the stored response; the first run stores a successful response. A failed
 /// first run releases the key, so the client may retry with it.
-async fn idempotent<T, F, Fut>(
+pub(crate) async fn idempotent<T, F, Fut>(
     state: &AppState,
     who: &Principal,
     request: (&Method, &Uri, &HeaderMap, &[u8]),

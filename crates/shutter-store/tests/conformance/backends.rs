@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Once};
 
 use futures::FutureExt;
-use shutter_app::ports::Repo;
+use shutter_app::ports::{FileRepo, Repo};
 use shutter_core::Id;
 use shutter_store::{Database, DatabasePool};
 use sqlx::{Connection, Executor, PgConnection};
@@ -21,6 +21,7 @@ const POOL_SIZE: u32 = 8;
 pub struct TestDb {
     db: Database,
     repo: Arc<dyn Repo>,
+    files: Arc<dyn FileRepo>,
     cleanup: Cleanup,
 }
 
@@ -80,11 +81,21 @@ impl TestDb {
 
     fn new(db: Database, cleanup: Cleanup) -> TestDb {
         let repo = db.repo();
-        TestDb { db, repo, cleanup }
+        let files = db.file_repo();
+        TestDb {
+            db,
+            repo,
+            files,
+            cleanup,
+        }
     }
 
     pub fn repo(&self) -> &dyn Repo {
         self.repo.as_ref()
+    }
+
+    pub fn files(&self) -> &dyn FileRepo {
+        self.files.as_ref()
     }
 
     /// Runs statements written for both dialects (literal values only), for the rows no

@@ -14,13 +14,13 @@ use shutter_core::{Cursor, Id, PageRequest, Timestamp};
 use crate::backends::TestDb;
 
 /// A fixed "now" so that every timestamp in the scenarios is exact.
-const T0: i64 = 1_800_000_000_000;
+pub const T0: i64 = 1_800_000_000_000;
 
-fn at(offset_ms: i64) -> Timestamp {
+pub fn at(offset_ms: i64) -> Timestamp {
     Timestamp::from_millis(T0 + offset_ms)
 }
 
-async fn user(repo: &dyn Repo, username: &str) -> User {
+pub async fn user(repo: &dyn Repo, username: &str) -> User {
     repo.create_user(NewUser {
         id: Id::new(),
         username: username.to_owned(),
@@ -84,7 +84,7 @@ async fn reload_post(repo: &dyn Repo, post: &PostRecord) -> PostRecord {
 }
 
 /// An id that sorts before every id `Id::new()` makes (UUIDv7 from the year 1970).
-fn early_id(n: u8) -> Id {
+pub fn early_id(n: u8) -> Id {
     format!("00000000-0000-7000-8000-0000000000{n:02x}")
         .parse()
         .unwrap()

@@ -1,0 +1,109 @@
+//! Live events: `GET /v1/events` (Server-Sent Events) and `GET /v1/ws` (WebSocket), each
+//! streaming the signed-in user's own events as JSON.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use shutter_app::accounts::Principal;
+use shutter_app::ports::EventStream;
+use shutter_core::ErrorCode;
+
+use crate::dto::EventDto;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// Browsers cannot set headers on `EventSource` or WebSocket requests, so the token may also
+/// come as `?access_token=`.
+async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &TokenQuery,
+) -> ApiResult<Principal> {
+    let header_token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    let token = header_token
+        .or_else(|| query.access_token.clone())
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "authentication is required"))?;
+    Ok(state.app.authenticate(&token).await?)
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
+    params(("access_token" = Option<String>, Query, description = "Alternative to the Authorization header")),
+    responses(
+        (status = 200, description = "text/event-stream of the user's events; each `data:` is an EventDto", body = EventDto, content_type = "text/event-stream"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn sse(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers, &q).await?;
+    let events: EventStream = state.app.events().subscribe(who.id()).await;
+    let stream = events.map(|e| {
+        let dto = EventDto::from(e);
+        let event = SseEvent::default()
+            .event(dto.type_.clone())
+            .json_data(&dto)
+            .unwrap_or_else(|_| SseEvent::default().comment("unserialisable event"));
+        Ok::<_, Infallible>(event)
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/ws", tag = "events", security(("bearer" = [])),
+    params(("access_token" = Option<String>, Query, description = "Alternative to the Authorization header")),
+    responses(
+        (status = 101, description = "WebSocket; each text message is an EventDto", body = EventDto),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let who = principal(&state, &headers, &q).await?;
+    // Subscribe before upgrading so nothing published meanwhile is missed.
+    let events = state.app.events().subscribe(who.id()).await;
+    Ok(upgrade.on_upgrade(move |socket| forward(socket, events)))
+}
+
+async fn forward(socket: WebSocket, mut events: EventStream) {
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let Some(event) = event else { break };
+                let Ok(text) = serde_json::to_string(&EventDto::from(event)) else { continue };
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

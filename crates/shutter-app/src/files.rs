@@ -1,0 +1,364 @@
+//! Files: creating them against the tier's limits (with an upload ticket), reading them under
+//! the visibility rules, changing and deleting them, and the signed URLs that serve them.
+
+use shutter_core::domain::{parse_hex_digest, ContentType, FileName, FileStatus, Tag, Visibility};
+use shutter_core::error::FieldError;
+use shutter_core::model::FileRecord;
+use shutter_core::{ErrorCode, Id, Page, PageRequest, Timestamp};
+
+use crate::accounts::Principal;
+use crate::ports::{AllowanceRefusal, FileChange, FileFilter, NewFile, UploadAllowance};
+use crate::signing::SignedParts;
+use crate::{AppError, AppResult, Shutter};
+
+/// What a client declares about a file before sending its bytes.
+#[derive(Clone, Debug, Default)]
+pub struct NewFileInput {
+    pub filename: String,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: Option<String>,
+    pub md5: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub tags: Vec<String>,
+}
+
+/// Where and how to send a file's bytes.
+#[derive(Clone, Debug)]
+pub struct UploadTicket {
+    pub file_id: Id,
+    pub method: &'static str,
+    pub url: String,
+    /// Headers the client must send with the bytes.
+    pub headers: Vec<(&'static str, String)>,
+    pub expires_at: Timestamp,
+    /// Resumable alternative (tus 1.0.0, with `Authorization: Bearer`).
+    pub tus_url: String,
+}
+
+/// A file with the URLs the viewer may use.
+#[derive(Clone, Debug)]
+pub struct FileView {
+    pub file: FileRecord,
+    /// Signed URL of the bytes, once the file is ready.
+    pub url: Option<String>,
+}
+
+/// How a download is authorised: as a signed-in (or anonymous) caller, or by a signed URL.
+#[derive(Clone, Debug)]
+pub enum ContentAccess<'a> {
+    Caller(Option<&'a Principal>),
+    Signed {
+        expires: Option<i64>,
+        signature: &'a str,
+    },
+}
+
+/// A [`NewFileInput`] whose fields passed their rules.
+struct ParsedFile {
+    filename: FileName,
+    content_type: ContentType,
+    sha256: Option<String>,
+    md5: Option<String>,
+    tags: Vec<Tag>,
+}
+
+pub(crate) fn blob_key(id: Id) -> String {
+    format!("files/{id}")
+}
+
+impl Shutter {
+    fn parse_new_file(&self, field_prefix: &str, input: &NewFileInput) -> AppResult<ParsedFile> {
+        let f = |name: &str| format!("{field_prefix}{name}");
+        let mut errors: Vec<FieldError> = Vec::new();
+        let filename = FileName::parse(&f("filename"), &input.filename)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let content_type = ContentType::parse(&f("content_type"), &input.content_type)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let sha256 = input
+            .sha256
+            .as_deref()
+            .map(|s| parse_hex_digest(&f("sha256"), s, 32))
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        let md5 = input
+            .md5
+            .as_deref()
+            .map(|s| parse_hex_digest(&f("md5"), s, 16))
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        let tags = Tag::parse_list(&f("tags"), &input.tags)
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (filename, content_type, tags) {
+            (Some(filename), Some(content_type), Some(tags)) if errors.is_empty() => {
+                Ok(ParsedFile {
+                    filename,
+                    content_type,
+                    sha256,
+                    md5,
+                    tags,
+                })
+            }
+            _ => Err(AppError::validation(errors)),
+        }
+    }
+
+    /// Creates files for `who` after checking them against the tier: one request's files are
+    /// created together or not at all.
+    pub(crate) async fn create_files_checked(
+        &self,
+        who: &Principal,
+        inputs: &[NewFileInput],
+        field_prefix: impl Fn(usize) -> String,
+    ) -> AppResult<Vec<FileRecord>> {
+        let limits = self.config.tier_limits(who.user.tier).clone();
+        let now = self.clock.now();
+        let expires = now.plus_secs(self.config.storage.upload_url_ttl.get().as_secs() as i64);
+        let mut new_files = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let ParsedFile {
+                filename,
+                content_type,
+                sha256,
+                md5,
+                tags,
+            } = self.parse_new_file(&field_prefix(i), input)?;
+            let max = limits.max_file_size.bytes();
+            if input.size > max {
+                return Err(AppError::new(
+                    ErrorCode::FileTooLarge,
+                    format!(
+                        "the {} tier allows files up to {max} bytes",
+                        who.user.tier.as_str()
+                    ),
+                )
+                .with_limit("max_file_size", max, input.size));
+            }
+            new_files.push(NewFile {
+                id: Id::new(),
+                owner_id: who.id(),
+                filename: filename.into_string(),
+                content_type: content_type.into_string(),
+                size: input.size,
+                declared_sha256: sha256,
+                declared_md5: md5,
+                visibility: input.visibility.unwrap_or(Visibility::Private),
+                tags: tags.into_iter().map(Tag::into_string).collect(),
+                created_at: now,
+                upload_expires_at: expires,
+            });
+        }
+        let allowance = UploadAllowance {
+            max_open_uploads: u64::from(limits.max_concurrent_uploads),
+            storage_quota: limits.storage_quota.bytes(),
+        };
+        match self
+            .files
+            .create_files(who.id(), new_files, allowance)
+            .await?
+        {
+            Ok(files) => Ok(files),
+            Err(AllowanceRefusal::TooManyUploads { open }) => Err(AppError::new(
+                ErrorCode::TooManyUploads,
+                format!(
+                    "at most {} unfinished uploads at once",
+                    allowance.max_open_uploads
+                ),
+            )
+            .with_limit("max_concurrent_uploads", allowance.max_open_uploads, open)),
+            Err(AllowanceRefusal::QuotaExceeded { used }) => Err(AppError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "the storage quota of {} bytes would be exceeded",
+                    allowance.storage_quota
+                ),
+            )
+            .with_limit("storage_quota", allowance.storage_quota, used)),
+        }
+    }
+
+    pub async fn create_file(
+        &self,
+        who: &Principal,
+        input: NewFileInput,
+    ) -> AppResult<(FileView, UploadTicket)> {
+        let mut files = self
+            .create_files_checked(who, std::slice::from_ref(&input), |_| String::new())
+            .await?;
+        let file = files
+            .pop()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no file created")))?;
+        tracing::info!(file.id = %file.id, user.id = %who.id(), size = file.size, "file created");
+        let ticket = self.upload_ticket(&file);
+        Ok((self.file_view(file), ticket))
+    }
+
+    pub fn upload_ticket(&self, file: &FileRecord) -> UploadTicket {
+        let base = self.config.public_url();
+        let expires = file.upload_expires_at.unix_seconds();
+        let sig = self.signer.sign(SignedParts {
+            method: "PUT",
+            object: &file.id.to_string(),
+            expires,
+            size: Some(file.size),
+            content_type: Some(&file.content_type),
+        });
+        UploadTicket {
+            file_id: file.id,
+            method: "PUT",
+            url: format!(
+                "{base}/v1/files/{}/content?expires={expires}&sig={sig}",
+                file.id
+            ),
+            headers: vec![("Content-Type", file.content_type.clone())],
+            expires_at: file.upload_expires_at,
+            tus_url: format!("{base}/v1/tus/{}", file.id),
+        }
+    }
+
+    /// The file with its download URL when ready: private files get a URL that expires after
+    /// `storage.download_url_ttl`; public ones a stable URL (it stops working if the file is
+    /// made private or deleted).
+    pub fn file_view(&self, file: FileRecord) -> FileView {
+        let url = (file.status == FileStatus::Ready).then(|| self.content_url(&file, None));
+        FileView { file, url }
+    }
+
+    pub fn content_url(&self, file: &FileRecord, variant: Option<&str>) -> String {
+        let base = self.config.public_url();
+        let object = match variant {
+            Some(v) => format!("{}/{v}", file.id),
+            None => file.id.to_string(),
+        };
+        let variant_q = variant.map(|v| format!("variant={v}&")).unwrap_or_default();
+        match file.visibility {
+            Visibility::Public => {
+                let sig = self.signer.sign(SignedParts {
+                    method: "GET",
+                    object: &format!("{object}:public"),
+                    expires: 0,
+                    size: None,
+                    content_type: None,
+                });
+                format!("{base}/v1/files/{}/content?{variant_q}sig={sig}", file.id)
+            }
+            Visibility::Private => {
+                let ttl = self.config.storage.download_url_ttl.get().as_secs() as i64;
+                let expires = self.clock.now().unix_seconds() + ttl;
+                let sig = self.signer.sign(SignedParts {
+                    method: "GET",
+                    object: &object,
+                    expires,
+                    size: None,
+                    content_type: None,
+                });
+                format!(
+                    "{base}/v1/files/{}/content?{variant_q}expires={expires}&sig={sig}",
+                    file.id
+                )
+            }
+        }
+    }
+
+    /// The owner sees a file in any state; anyone else only a public, ready file.
+    pub async fn file(&self, id: Id, viewer: Option<&Principal>) -> AppResult<FileView> {
+        let file = self
+            .files
+            .file_by_id(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("file"))?;
+        let own = viewer.map(Principal::id) == Some(file.owner_id);
+        let public_ready =
+            file.visibility == Visibility::Public && file.status == FileStatus::Ready;
+        if !own && !public_ready {
+            return Err(AppError::not_found("file"));
+        }
+        Ok(self.file_view(file))
+    }
+
+    pub async fn files_of(
+        &self,
+        who: &Principal,
+        filter: FileFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<FileView>> {
+        let page = self.files.files_of_owner(who.id(), filter, page).await?;
+        Ok(page.map(|f| self.file_view(f)))
+    }
+
+    /// The file if `who` owns it. Others get `forbidden` for a file they can see (public and
+    /// ready) and `not_found` otherwise, so private files do not leak.
+    async fn owned_file(&self, who: &Principal, id: Id) -> AppResult<FileRecord> {
+        let file = self
+            .files
+            .file_by_id(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("file"))?;
+        if file.owner_id == who.id() {
+            return Ok(file);
+        }
+        if file.visibility == Visibility::Public && file.status == FileStatus::Ready {
+            Err(AppError::forbidden("only the owner may change a file"))
+        } else {
+            Err(AppError::not_found("file"))
+        }
+    }
+
+    pub async fn update_file(
+        &self,
+        who: &Principal,
+        id: Id,
+        filename: Option<String>,
+        visibility: Option<Visibility>,
+        tags: Option<Vec<String>>,
+    ) -> AppResult<FileView> {
+        let mut errors = Vec::new();
+        let filename = filename.map(|f| {
+            FileName::parse("filename", &f)
+                .map_err(|e| errors.push(e))
+                .ok()
+                .map(FileName::into_string)
+        });
+        let tags = tags.map(|t| {
+            Tag::parse_list("tags", &t)
+                .map_err(|e| errors.push(e))
+                .ok()
+                .map(|t| t.into_iter().map(Tag::into_string).collect::<Vec<_>>())
+        });
+        if !errors.is_empty() {
+            return Err(AppError::validation(errors));
+        }
+        self.owned_file(who, id).await?;
+        let change = FileChange {
+            filename: filename.flatten(),
+            visibility,
+            tags: tags.flatten(),
+        };
+        let file = self
+            .files
+            .update_file(id, change, self.clock.now())
+            .await?
+            .ok_or_else(|| AppError::not_found("file"))?;
+        Ok(self.file_view(file))
+    }
+
+    /// Deletes the row at once (its URLs stop working) and then the bytes; bytes that could
+    /// not be deleted now are found and removed by the sweeper.
+    pub async fn delete_file(&self, who: &Principal, id: Id) -> AppResult<()> {
+        self.owned_file(who, id).await?;
+        self.files.delete_file(id).await?;
+        self.forget_upload_state(id);
+        if let Err(err) = self.blobs.delete(&blob_key(id)).await {
+            tracing::warn!(file.id = %id, error = %err, "deleting stored bytes failed; the sweeper will retry");
+        }
+        tracing::info!(file.id = %id, user.id = %who.id(), "file deleted");
+        Ok(())
+    }
+}
