@@ -488,3 +488,129 @@ pub trait EventBus: Send + Sync + 'static {
     /// The events of `user_id` published from now on.
     async fn subscribe(&self, user_id: Id) -> EventStream;
 }
+
+// ---------------------------------------------------------------------------------------
+// Jobs
+// ---------------------------------------------------------------------------------------
+
+/// A job to run in the background.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    pub id: Id,
+    /// What to do, e.g. `process_file`, `delete_objects`, `fanout_post`.
+    pub kind: String,
+    /// JSON arguments of the job.
+    pub payload: String,
+    /// Higher runs first (premium users' jobs before basic ones).
+    pub priority: i32,
+    /// Not before this instant.
+    pub run_at: Timestamp,
+    /// After this many failed attempts the job is dead-lettered.
+    pub max_attempts: u32,
+    pub created_at: Timestamp,
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "queued" => Some(JobStatus::Queued),
+            "running" => Some(JobStatus::Running),
+            "done" => Some(JobStatus::Done),
+            "dead" => Some(JobStatus::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub id: Id,
+    pub kind: String,
+    pub payload: String,
+    pub priority: i32,
+    pub status: JobStatus,
+    /// Attempts started so far, including the current one of a running job.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub run_at: Timestamp,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What became of a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobFailure {
+    /// Queued again for `run_at`.
+    Retrying,
+    /// Out of attempts: dead-lettered.
+    Dead,
+    /// The worker no longer held the lease (it expired and another worker took the job):
+    /// nothing was changed.
+    LeaseLost,
+}
+
+/// Queue health for metrics: counts by status and how long the oldest due job has waited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queued: u64,
+    pub running: u64,
+    pub dead: u64,
+    /// Milliseconds the oldest job that is due (`run_at <= now`) has been waiting.
+    pub oldest_due_ms: u64,
+}
+
+/// A durable job queue in the metadata database. A job is claimed with a lease; a worker that
+/// crashes loses it when the lease expires and another worker takes the job again, so every
+/// handler must be idempotent.
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    async fn enqueue(&self, job: NewJob) -> RepoResult<()>;
+    /// Claims the next due job in one statement: queued with `run_at <= now`, or running with
+    /// an expired lease; highest priority first, then oldest `run_at`, then id. Marks it
+    /// running, locked by `worker` until `now + lease_ms`, and counts an attempt. Of several
+    /// workers claiming at once each gets a different job.
+    async fn claim(&self, worker: &str, now: Timestamp, lease_ms: i64) -> RepoResult<Option<Job>>;
+    /// Pushes the lease of a job the worker still holds; `false` if it lost it.
+    async fn extend_lease(&self, id: Id, worker: &str, until: Timestamp) -> RepoResult<bool>;
+    /// Marks a job the worker holds done; `false` if it lost the lease.
+    async fn complete(&self, id: Id, worker: &str, now: Timestamp) -> RepoResult<bool>;
+    /// Records a failed attempt of a job the worker holds: queued again at `retry_at` while
+    /// attempts remain, else dead.
+    async fn fail(
+        &self,
+        id: Id,
+        worker: &str,
+        error: &str,
+        retry_at: Timestamp,
+        now: Timestamp,
+    ) -> RepoResult<JobFailure>;
+    /// Jobs by status (all when `None`), newest first, at most `limit`.
+    async fn list_jobs(&self, status: Option<JobStatus>, limit: u32) -> RepoResult<Vec<Job>>;
+    /// Queues dead jobs again with fresh attempts: the one given, or all. How many.
+    async fn retry_dead(&self, id: Option<Id>, now: Timestamp) -> RepoResult<u64>;
+    async fn stats(&self, now: Timestamp) -> RepoResult<QueueStats>;
+    /// Deletes done jobs finished before `before`; how many.
+    async fn prune_done(&self, before: Timestamp) -> RepoResult<u64>;
+}
