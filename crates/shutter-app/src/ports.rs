@@ -614,3 +614,148 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Deletes done jobs finished before `before`; how many.
     async fn prune_done(&self, before: Timestamp) -> RepoResult<u64>;
 }
+
+// ---------------------------------------------------------------------------------------
+// Photos: processing, posts with media, deletion that cascades
+// ---------------------------------------------------------------------------------------
+
+/// Job kinds, shared by the code that enqueues them and the workers that run them.
+pub mod job_kinds {
+    /// `{"file_id": "…"}`: decode, make variants and blurhash, mark the file ready.
+    pub const PROCESS_FILE: &str = "process_file";
+    /// `{"file_ids": ["…"]}`: delete the stored bytes of files whose rows are gone.
+    pub const DELETE_OBJECTS: &str = "delete_objects";
+}
+
+/// Default attempts before a job is dead-lettered.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+/// The `delete_objects` job that erases the bytes of `file_ids`.
+pub fn delete_objects_job(file_ids: &[Id], now: Timestamp) -> NewJob {
+    let ids: Vec<String> = file_ids.iter().map(Id::to_string).collect();
+    NewJob {
+        id: Id::new(),
+        kind: job_kinds::DELETE_OBJECTS.to_owned(),
+        payload: serde_json::json!({ "file_ids": ids }).to_string(),
+        priority: 0,
+        run_at: now,
+        max_attempts: 20,
+        created_at: now,
+    }
+}
+
+/// The `process_file` job of a file; premium owners' files first.
+pub fn process_file_job(file_id: Id, priority: i32, now: Timestamp) -> NewJob {
+    NewJob {
+        id: Id::new(),
+        kind: job_kinds::PROCESS_FILE.to_owned(),
+        payload: serde_json::json!({ "file_id": file_id.to_string() }).to_string(),
+        priority,
+        run_at: now,
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+        created_at: now,
+    }
+}
+
+/// One stored variant of an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantInfo {
+    /// `thumb`, `w640` or `w1080`.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+}
+
+/// A photo of a post, in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostMedia {
+    pub post_id: Id,
+    pub position: u32,
+    pub file: shutter_core::model::FileRecord,
+    pub variants: Vec<VariantInfo>,
+}
+
+/// Why a post with photos was not created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostMediaRefusal {
+    Allowance(AllowanceRefusal),
+    /// An attached file is not the author's ready image, or belongs to another post.
+    FileUnavailable(Id),
+}
+
+/// What publishing a pending post found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Every photo is ready: the post is now published (and counted in `posts_count`).
+    Published(shutter_core::model::PostRecord),
+    /// Some photos are still processing.
+    StillPending,
+    /// The post is not pending (already published or failed, or gone): nothing changed.
+    NotPending,
+}
+
+/// Storage for photos: processing results, posts with media, and deletes that enqueue the
+/// erasure of stored bytes in the same transaction (`delete_objects` jobs).
+#[async_trait]
+pub trait MediaRepo: Send + Sync + 'static {
+    /// Completes an upload into `processing` and enqueues `job` (its `process_file`) in the
+    /// same transaction. `None` if the file is gone or was not `uploading`.
+    async fn complete_upload_for_processing(
+        &self,
+        id: Id,
+        result: UploadResult,
+        job: NewJob,
+        now: Timestamp,
+    ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// `processing` → `ready` with the displayed size, blurhash and variants. `None` if the
+    /// file is gone or not processing (a repeated job).
+    async fn finish_processing(
+        &self,
+        id: Id,
+        width: u32,
+        height: u32,
+        blurhash: String,
+        variants: Vec<VariantInfo>,
+        now: Timestamp,
+    ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// The variants of each given file.
+    async fn variants_of(&self, file_ids: &[Id]) -> RepoResult<Vec<(Id, VariantInfo)>>;
+    /// Creates the post (status `pending` when it has photos, else `published`), the new files
+    /// (checked against `allowance` like `FileRepo::create_files`) and the post's media — new
+    /// files first in the order given, then `attach` in the order given — all or nothing.
+    /// Attached files must be the author's, `ready`, processable images, on no other post.
+    async fn create_post_with_media(
+        &self,
+        post: NewPost,
+        new_files: Vec<NewFile>,
+        attach: Vec<Id>,
+        allowance: UploadAllowance,
+    ) -> RepoResult<Result<(shutter_core::model::PostRecord, Vec<shutter_core::model::FileRecord>), PostMediaRefusal>>;
+    /// The media of each given post, by post then position.
+    async fn media_of_posts(&self, post_ids: &[Id]) -> RepoResult<Vec<PostMedia>>;
+    /// The post a file belongs to, if any.
+    async fn post_of_file(&self, file_id: Id) -> RepoResult<Option<Id>>;
+    /// Publishes a pending post whose photos are all `ready`, atomically (of two racing
+    /// calls one publishes).
+    async fn publish_post_if_ready(&self, post_id: Id, now: Timestamp) -> RepoResult<PublishOutcome>;
+    /// A pending post becomes `failed`; `false` if it was not pending.
+    async fn fail_post(&self, post_id: Id, now: Timestamp) -> RepoResult<bool>;
+    /// Deletes a post with its media files and enqueues `delete_objects` for their bytes.
+    /// `false` if absent.
+    async fn delete_post_with_media(&self, id: Id, now: Timestamp) -> RepoResult<bool>;
+    /// Deletes a file that no post uses and enqueues `delete_objects` for its bytes.
+    async fn delete_file_unless_used(&self, id: Id, now: Timestamp) -> RepoResult<FileDeletion>;
+    /// Deletes the user like `Repo::delete_user` and enqueues `delete_objects` for all
+    /// their files' bytes in the same transaction.
+    async fn delete_user_with_objects(&self, id: Id, now: Timestamp) -> RepoResult<bool>;
+}
+
+/// What deleting a file found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileDeletion {
+    Deleted,
+    /// A post uses it: `conflict`.
+    InUse,
+    Missing,
+}

@@ -299,11 +299,59 @@ pub struct OidcConfig {
     pub tier_claim: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Each tier's limits. A key left out (in the file or the environment) keeps that tier's own
+/// default, so `SHUTTER_TIERS__BASIC__STORAGE_QUOTA` alone is a complete setting.
+#[derive(Clone, Debug)]
 pub struct TiersConfig {
     pub basic: TierLimits,
     pub premium: TierLimits,
+}
+
+impl<'de> Deserialize<'de> for TiersConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Given {
+            basic: Option<TierLimitsGiven>,
+            premium: Option<TierLimitsGiven>,
+        }
+        let given = Given::deserialize(d)?;
+        let mut tiers = TiersConfig::default();
+        if let Some(g) = given.basic {
+            g.apply(&mut tiers.basic);
+        }
+        if let Some(g) = given.premium {
+            g.apply(&mut tiers.premium);
+        }
+        Ok(tiers)
+    }
+}
+
+/// The keys of one tier that were written down.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierLimitsGiven {
+    max_file_size: Option<ByteSize>,
+    max_concurrent_uploads: Option<u32>,
+    storage_quota: Option<ByteSize>,
+    posts_per_minute: Option<u32>,
+}
+
+impl TierLimitsGiven {
+    fn apply(self, limits: &mut TierLimits) {
+        if let Some(v) = self.max_file_size {
+            limits.max_file_size = v;
+        }
+        if let Some(v) = self.max_concurrent_uploads {
+            limits.max_concurrent_uploads = v;
+        }
+        if let Some(v) = self.storage_quota {
+            limits.storage_quota = v;
+        }
+        if let Some(v) = self.posts_per_minute {
+            limits.posts_per_minute = v;
+        }
+    }
 }
 
 impl Default for TiersConfig {
@@ -328,9 +376,8 @@ impl Default for TiersConfig {
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
-/// What one tier may do. Missing keys in a file take the basic tier's defaults.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What one tier may do.
+#[derive(Clone, Debug)]
 pub struct TierLimits {
     pub max_file_size: ByteSize,
     pub max_concurrent_uploads: u32,
@@ -599,5 +646,22 @@ mod tests {
             c.validate().err().map(|e| e.key).as_deref(),
             Some("database.url")
         );
+    }
+}
+
+#[cfg(test)]
+mod tier_tests {
+    use super::*;
+
+    #[test]
+    fn a_tier_key_alone_keeps_that_tiers_other_defaults() {
+        let json = serde_json::json!({"tiers": {"premium": {"posts_per_minute": 100}, "basic": {"storage_quota": "5GiB"}}});
+        let c: Config = serde_json::from_value(json).unwrap_or_default();
+        assert_eq!(c.tiers.premium.posts_per_minute, 100);
+        assert_eq!(c.tiers.premium.max_file_size, ByteSize(5 * GIB));
+        assert_eq!(c.tiers.basic.storage_quota, ByteSize(5 * GIB));
+        assert_eq!(c.tiers.basic.max_file_size, ByteSize(100 * MIB));
+        let bad = serde_json::json!({"tiers": {"basic": {"max_file_sise": 1}}});
+        assert!(serde_json::from_value::<Config>(bad).is_err());
     }
 }
