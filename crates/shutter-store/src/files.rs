@@ -6,13 +6,15 @@
 //! transaction each. Usage is not kept in counters: `create_files` sums the owner's rows
 //! while holding the owner's write lock (SQLite: the immediate transaction; PostgreSQL: the
 //! owner's `users` row `FOR UPDATE`), so two racing creations cannot both fit under a limit.
+//! A file a post uses is not deleted (`Conflict("file_in_use")`): the file's row is locked
+//! before the check, so no post can take it in between (see `delete_file_in`).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use shutter_app::ports::{
-    AllowanceRefusal, FileChange, FileFilter, FileRepo, NewFile, RepoError, RepoResult,
-    UploadAllowance, UploadResult, Usage,
+    AllowanceRefusal, FileChange, FileDeletion, FileFilter, FileRepo, NewFile, RepoError,
+    RepoResult, UploadAllowance, UploadResult, Usage,
 };
 use shutter_core::domain::{FileStatus, Visibility};
 use shutter_core::model::{Failure, FileRecord};
@@ -26,7 +28,7 @@ use crate::queries as q;
 use crate::repo::{bind_page, corrupt, parse_id, PgRepo, SqliteRepo};
 
 /// Ids per `IN (…)` list: far below both dialects' limits on bound parameters.
-const IDS_PER_STATEMENT: usize = 500;
+pub(crate) const IDS_PER_STATEMENT: usize = 500;
 
 /// A value for a placeholder of a listing's filters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,13 +137,25 @@ fn check_allowance(
     Ok(())
 }
 
+/// New files are created for one owner at a time; a file of anyone else is the caller's bug.
+pub(crate) fn check_owner(owner_id: Id, files: &[NewFile]) -> RepoResult<()> {
+    match files.iter().find(|f| f.owner_id != owner_id) {
+        Some(stray) => Err(RepoError::Other(anyhow::anyhow!(
+            "file {} belongs to {}, not to {owner_id}",
+            stray.id,
+            stray.owner_id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A size or byte count as stored (BIGINT).
-fn to_db(what: &str, n: u64) -> RepoResult<i64> {
+pub(crate) fn to_db(what: &str, n: u64) -> RepoResult<i64> {
     i64::try_from(n)
         .map_err(|_| RepoError::Other(anyhow::anyhow!("{what} {n} is too large to store")))
 }
 
-fn from_db(what: &str, n: i64) -> RepoResult<u64> {
+pub(crate) fn from_db(what: &str, n: i64) -> RepoResult<u64> {
     u64::try_from(n).map_err(|_| corrupt(what, &n.to_string()))
 }
 
@@ -168,8 +182,32 @@ fn in_order_of(ids: &[Id], files: Vec<FileRecord>) -> Vec<FileRecord> {
 macro_rules! file_repo_adapter {
     ($repo:ident, $db:ty) => {
         impl $repo {
+            /// Up to `limit` ids from a query taking an instant and a limit.
+            async fn file_ids_before(
+                &self,
+                sql: &str,
+                instant: Timestamp,
+                limit: u32,
+            ) -> RepoResult<Vec<Id>> {
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let rows = sqlx::query(&Self::sql(sql))
+                    .bind(instant.millis())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                rows.iter()
+                    .map(|row| parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?))
+                    .collect()
+            }
+
             /// One file's columns; its tags are added by [`Self::files_from_rows`].
-            fn file_from_row(id: Id, row: &<$db as sqlx::Database>::Row) -> RepoResult<FileRecord> {
+            pub(crate) fn file_from_row(
+                id: Id,
+                row: &<$db as sqlx::Database>::Row,
+            ) -> RepoResult<FileRecord> {
                 let visibility: String = row.try_get("visibility").map_err(repo_error)?;
                 let status: String = row.try_get("status").map_err(repo_error)?;
                 let failure_code: Option<String> =
@@ -244,7 +282,10 @@ macro_rules! file_repo_adapter {
             }
 
             /// The files with these ids (at most [`IDS_PER_STATEMENT`]), newest first.
-            async fn files_by_ids<'c, E>(ex: E, ids: &[Id]) -> RepoResult<Vec<FileRecord>>
+            pub(crate) async fn files_by_ids<'c, E>(
+                ex: E,
+                ids: &[Id],
+            ) -> RepoResult<Vec<FileRecord>>
             where
                 E: sqlx::Executor<'c, Database = $db>,
             {
@@ -267,7 +308,7 @@ macro_rules! file_repo_adapter {
                 Self::files_from_rows(&rows)
             }
 
-            async fn file_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<FileRecord>>
+            pub(crate) async fn file_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<FileRecord>>
             where
                 E: sqlx::Executor<'c, Database = $db>,
             {
@@ -340,6 +381,90 @@ macro_rules! file_repo_adapter {
                 tx.commit().await.map_err(repo_error)?;
                 Ok(file)
             }
+
+            /// Whether `files` fit the owner's allowance. The caller holds the owner's lock
+            /// (`lock_user_in`), so the usage read stays true until it commits.
+            pub(crate) async fn allowance_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                owner_id: Id,
+                files: &[NewFile],
+                allowance: UploadAllowance,
+            ) -> RepoResult<Result<(), AllowanceRefusal>> {
+                let usage = Self::usage_in(&mut *conn, owner_id).await?;
+                Ok(check_allowance(usage, files, allowance))
+            }
+
+            /// Inserts `files` (all the owner's, see [`check_owner`], `pending`) with their
+            /// tags and reads them back in the order given.
+            pub(crate) async fn insert_files_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                owner_id: Id,
+                files: &[NewFile],
+            ) -> RepoResult<Vec<FileRecord>> {
+                let insert = Self::sql(q::INSERT_FILE);
+                for file in files {
+                    sqlx::query(&insert)
+                        .bind(file.id.to_string())
+                        .bind(owner_id.to_string())
+                        .bind(&file.filename)
+                        .bind(&file.content_type)
+                        .bind(to_db("size", file.size)?)
+                        .bind(&file.declared_sha256)
+                        .bind(&file.declared_md5)
+                        .bind(file.visibility.as_str())
+                        .bind(file.upload_expires_at.millis())
+                        .bind(file.created_at.millis())
+                        .bind(file.created_at.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(repo_error)?;
+                    Self::insert_tags(&mut *conn, file.id, &file.tags).await?;
+                }
+                let ids: Vec<Id> = files.iter().map(|f| f.id).collect();
+                let mut created = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                    created.extend(Self::files_by_ids(&mut *conn, chunk).await?);
+                }
+                let created = in_order_of(&ids, created);
+                if created.len() != ids.len() {
+                    return Err(RepoError::Other(anyhow::anyhow!(
+                        "files of {owner_id} vanished while created"
+                    )));
+                }
+                Ok(created)
+            }
+
+            /// Deletes the file's row (tags and variants cascade) unless a post uses it. The
+            /// row is locked first, so no post can take the file between the check and the
+            /// delete (and a post that took it just before is seen).
+            pub(crate) async fn delete_file_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: Id,
+            ) -> RepoResult<FileDeletion> {
+                let lock = [q::LOCK_FILE, Self::FOR_UPDATE].concat();
+                let found = sqlx::query(&Self::sql(&lock))
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                if found.is_none() {
+                    return Ok(FileDeletion::Missing);
+                }
+                let used = sqlx::query(&Self::sql(q::FILE_IN_USE))
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                if used.is_some() {
+                    return Ok(FileDeletion::InUse);
+                }
+                sqlx::query(&Self::sql(q::DELETE_FILE))
+                    .bind(id.to_string())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(FileDeletion::Deleted)
+            }
         }
 
         #[async_trait]
@@ -353,59 +478,20 @@ macro_rules! file_repo_adapter {
                 if files.is_empty() {
                     return Ok(Ok(Vec::new()));
                 }
-                if let Some(stray) = files.iter().find(|f| f.owner_id != owner_id) {
-                    return Err(RepoError::Other(anyhow::anyhow!(
-                        "file {} belongs to {}, not to {owner_id}",
-                        stray.id,
-                        stray.owner_id
-                    )));
-                }
+                check_owner(owner_id, &files)?;
                 let mut tx = self.begin_write().await.map_err(repo_error)?;
                 // From here until commit, no other creation for this owner gets past this
                 // point, so the usage read below stays true.
-                let owner = sqlx::query(&Self::sql(Self::LOCK_USER))
-                    .bind(owner_id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                if owner.is_none() {
+                if !Self::lock_user_in(&mut *tx, owner_id).await? {
                     return Err(RepoError::Conflict("missing_reference".to_owned()));
                 }
-                let usage = Self::usage_in(&mut *tx, owner_id).await?;
-                if let Err(refusal) = check_allowance(usage, &files, allowance) {
+                if let Err(refusal) =
+                    Self::allowance_in(&mut *tx, owner_id, &files, allowance).await?
+                {
                     tx.rollback().await.map_err(repo_error)?;
                     return Ok(Err(refusal));
                 }
-                let insert = Self::sql(q::INSERT_FILE);
-                for file in &files {
-                    sqlx::query(&insert)
-                        .bind(file.id.to_string())
-                        .bind(owner_id.to_string())
-                        .bind(&file.filename)
-                        .bind(&file.content_type)
-                        .bind(to_db("size", file.size)?)
-                        .bind(&file.declared_sha256)
-                        .bind(&file.declared_md5)
-                        .bind(file.visibility.as_str())
-                        .bind(file.upload_expires_at.millis())
-                        .bind(file.created_at.millis())
-                        .bind(file.created_at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(repo_error)?;
-                    Self::insert_tags(&mut *tx, file.id, &file.tags).await?;
-                }
-                let ids: Vec<Id> = files.iter().map(|f| f.id).collect();
-                let mut created = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                    created.extend(Self::files_by_ids(&mut *tx, chunk).await?);
-                }
-                let created = in_order_of(&ids, created);
-                if created.len() != ids.len() {
-                    return Err(RepoError::Other(anyhow::anyhow!(
-                        "files of {owner_id} vanished while created"
-                    )));
-                }
+                let created = Self::insert_files_in(&mut *tx, owner_id, &files).await?;
                 tx.commit().await.map_err(repo_error)?;
                 Ok(Ok(created))
             }
@@ -471,9 +557,17 @@ macro_rules! file_repo_adapter {
                 Ok(file)
             }
 
+            /// A file a post uses is not deleted: `Conflict("file_in_use")`.
             async fn delete_file(&self, id: Id) -> RepoResult<bool> {
-                self.transition(sqlx::query(&Self::sql(q::DELETE_FILE)).bind(id.to_string()))
-                    .await
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                match Self::delete_file_in(&mut *tx, id).await? {
+                    FileDeletion::Deleted => {
+                        tx.commit().await.map_err(repo_error)?;
+                        Ok(true)
+                    }
+                    FileDeletion::Missing => Ok(false),
+                    FileDeletion::InUse => Err(RepoError::Conflict("file_in_use".to_owned())),
+                }
             }
 
             async fn begin_upload(&self, id: Id, now: Timestamp) -> RepoResult<bool> {
@@ -563,18 +657,16 @@ macro_rules! file_repo_adapter {
 
             /// Longest expired first.
             async fn expired_uploads(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Id>> {
-                if limit == 0 {
-                    return Ok(Vec::new());
-                }
-                let rows = sqlx::query(&Self::sql(q::EXPIRED_UPLOADS))
-                    .bind(now.millis())
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                self.file_ids_before(q::EXPIRED_UPLOADS, now, limit).await
+            }
+
+            async fn stalled_uploads(
+                &self,
+                updated_before: Timestamp,
+                limit: u32,
+            ) -> RepoResult<Vec<Id>> {
+                self.file_ids_before(q::STALLED_UPLOADS, updated_before, limit)
                     .await
-                    .map_err(repo_error)?;
-                rows.iter()
-                    .map(|row| parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?))
-                    .collect()
             }
 
             /// In the order given, each once.

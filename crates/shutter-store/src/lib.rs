@@ -1,17 +1,22 @@
-//! Shutter's metadata storage: the [`Repo`] and [`FileRepo`] ports on SQLite (the embedded
-//! default) and on PostgreSQL (scale-out), with the migrations of each dialect.
+//! Shutter's metadata storage: the [`Repo`], [`FileRepo`], [`JobQueue`] and [`MediaRepo`]
+//! ports on SQLite (the embedded default) and on PostgreSQL (scale-out), with the migrations
+//! of each dialect.
 //!
-//! Start with [`open`], run [`Database::migrate`], then hand [`Database::repo`] and
-//! [`Database::file_repo`] to the use cases. Both adapters run the same SQL (`queries.rs`)
-//! through one implementation per port (`repo.rs`, `files.rs`); `tests/conformance` proves
-//! they behave the same.
+//! Start with [`open`], run [`Database::migrate`], then hand [`Database::repo`],
+//! [`Database::file_repo`], [`Database::job_queue`] and [`Database::media_repo`] to the use
+//! cases. Both adapters run the same SQL (`queries.rs`) through one implementation per port
+//! (`repo.rs`, `files.rs`, `jobs.rs`, `media.rs`); `tests/conformance` proves they behave the
+//! same.
 //!
-//! **Invariant:** all SQL of Shutter lives in this crate, and every `Repo` and `FileRepo`
-//! method is one transaction that keeps the stored counters exact.
+//! **Invariant:** all SQL of Shutter lives in this crate, and every `Repo`, `FileRepo` and
+//! `MediaRepo` method is one transaction that keeps the stored counters exact. A job that must follow a
+//! state change is enqueued in that change's transaction (`insert_job`, see `jobs.rs`).
 
 mod dialect;
 mod error;
 mod files;
+mod jobs;
+mod media;
 mod queries;
 mod repo;
 
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shutter_app::ports::{FileRepo, Repo};
+use shutter_app::ports::{FileRepo, JobQueue, MediaRepo, Repo};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -133,6 +138,22 @@ impl Database {
 
     /// The [`FileRepo`] adapter over this database's pool.
     pub fn file_repo(&self) -> Arc<dyn FileRepo> {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+        }
+    }
+
+    /// The [`JobQueue`] adapter over this database's pool.
+    pub fn job_queue(&self) -> Arc<dyn JobQueue> {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+        }
+    }
+
+    /// The [`MediaRepo`] adapter over this database's pool.
+    pub fn media_repo(&self) -> Arc<dyn MediaRepo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),

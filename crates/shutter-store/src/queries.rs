@@ -1,4 +1,6 @@
-//! Every SQL statement of the [`Repo`](shutter_app::ports::Repo) adapters, written once.
+//! Every SQL statement of the [`Repo`](shutter_app::ports::Repo),
+//! [`FileRepo`](shutter_app::ports::FileRepo), [`JobQueue`](shutter_app::ports::JobQueue) and
+//! [`MediaRepo`](shutter_app::ports::MediaRepo) adapters, written once.
 //!
 //! The text uses `?` placeholders and only SQL that SQLite and PostgreSQL both understand
 //! (`RETURNING`, `ON CONFLICT … DO UPDATE … WHERE`, window functions, `EXISTS`); the PostgreSQL
@@ -25,6 +27,17 @@ macro_rules! before_cursor {
             $alias,
             ".id < ?))"
         )
+    };
+}
+
+/// Every column of a file (alias `f`) that a `FileRecord` is read from, for the inner
+/// query of [`FILE_ROWS_HEAD`] and [`MEDIA_ROWS_HEAD`].
+macro_rules! file_columns {
+    () => {
+        "f.id, f.owner_id, f.filename, f.content_type, f.size, f.declared_sha256, \
+         f.declared_md5, f.sha256, f.md5, f.visibility, f.status, f.bytes_received, \
+         f.failure_code, f.failure_detail, f.width, f.height, f.blurhash, \
+         f.upload_expires_at, f.created_at, f.updated_at"
     };
 }
 
@@ -60,8 +73,16 @@ pub const DELETE_USER_UNFOLLOW: &str = "UPDATE users SET followers_count = follo
      WHERE id <> ? AND id IN (SELECT followee_id FROM follows WHERE follower_id = ?)";
 pub const DELETE_USER_UNFOLLOWED: &str = "UPDATE users SET following_count = following_count - 1 \
      WHERE id <> ? AND id IN (SELECT follower_id FROM follows WHERE followee_id = ?)";
+/// The links between the user's posts and files go first. They would cascade with the posts,
+/// but a link also refers to its file without cascading, and whether that reference is
+/// checked before or after the posts' cascade has run is the database's business; removed
+/// here, it never comes up. (A post's photos are its author's files, so the second condition
+/// only guards the schema's promise.)
+pub const DELETE_USER_UNLINK_MEDIA: &str = "DELETE FROM post_media \
+     WHERE post_id IN (SELECT id FROM posts WHERE author_id = ?) \
+     OR file_id IN (SELECT id FROM files WHERE owner_id = ?)";
 /// Cascades (foreign keys `ON DELETE CASCADE`) remove posts, comments, likes, follows,
-/// refresh tokens, idempotency records, and files with their tags.
+/// refresh tokens, idempotency records, and files with their tags and variants.
 pub const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
 
 // --- refresh tokens ---
@@ -98,7 +119,10 @@ pub const INSERT_POST: &str = "INSERT INTO posts \
 pub const BUMP_POSTS_COUNT: &str = "UPDATE users SET posts_count = posts_count + ? WHERE id = ?";
 pub const UPDATE_POST_CAPTION: &str =
     "UPDATE posts SET caption = ?, updated_at = ? WHERE id = ? RETURNING author_id";
-/// Comments and likes on the post cascade with it; their counters live on the post itself.
+/// Comments, likes and media links (not the media files) cascade with the post; the
+/// counters of comments and likes live on the post itself.
+/// A post's author never changes, so it may be read before the author is locked.
+pub const POST_AUTHOR: &str = "SELECT author_id FROM posts WHERE id = ?";
 pub const DELETE_POST: &str = "DELETE FROM posts WHERE id = ? RETURNING author_id, status";
 
 /// The second placeholder is `include_unpublished` (a boolean).
@@ -141,10 +165,11 @@ pub const LATEST_COMMENTS_TAIL: &str = ") c JOIN users u ON u.id = c.author_id \
 /// limited in the inner query (which the caller completes after this head), joined to their
 /// tags in [`FILE_ROWS_TAIL`]. A file comes as one row per tag (one row with a NULL tag when
 /// it has none), newest file first, its tags in the order given.
-pub const FILE_ROWS_HEAD: &str = "SELECT f.*, t.tag FROM (SELECT f.id, f.owner_id, \
-     f.filename, f.content_type, f.size, f.declared_sha256, f.declared_md5, f.sha256, f.md5, \
-     f.visibility, f.status, f.bytes_received, f.failure_code, f.failure_detail, f.width, \
-     f.height, f.blurhash, f.upload_expires_at, f.created_at, f.updated_at FROM files f";
+pub const FILE_ROWS_HEAD: &str = concat!(
+    "SELECT f.*, t.tag FROM (SELECT ",
+    file_columns!(),
+    " FROM files f"
+);
 pub const FILE_ROWS_TAIL: &str = ") f LEFT JOIN file_tags t ON t.file_id = f.id \
      ORDER BY f.created_at DESC, f.id DESC, t.position";
 
@@ -203,8 +228,70 @@ pub const FAIL_FILE: &str = "UPDATE files SET status = 'failed', failure_code = 
 pub const EXPIRED_UPLOADS: &str = "SELECT id FROM files \
      WHERE status IN ('pending', 'uploading') AND upload_expires_at < ? \
      ORDER BY upload_expires_at, id LIMIT ?";
+pub const STALLED_UPLOADS: &str = "SELECT id FROM files \
+     WHERE status = 'uploading' AND updated_at < ? \
+     ORDER BY updated_at, id LIMIT ?";
 /// Followed by `(?, ?, …)` with one placeholder per file id.
 pub const FILE_IDS_IN: &str = "SELECT id FROM files WHERE id IN ";
+
+/// Every file a user owns, for the job that erases their bytes.
+pub const FILE_IDS_OF_OWNER: &str = "SELECT id FROM files WHERE owner_id = ? ORDER BY id";
+/// Whether a post uses the file. Run after the file's row is locked (see `FOR_UPDATE`).
+pub const FILE_IN_USE: &str = "SELECT post_id FROM post_media WHERE file_id = ?";
+/// Followed by the dialect's `FOR_UPDATE`: locks the file's row against a concurrent link
+/// (which takes `FOR KEY SHARE` on it) or delete.
+pub const LOCK_FILE: &str = "SELECT id FROM files WHERE id = ?";
+
+// --- photos ---
+
+pub const COMPLETE_PROCESSING: &str = "UPDATE files SET status = 'ready', width = ?, \
+     height = ?, blurhash = ?, updated_at = ? WHERE id = ? AND status = 'processing'";
+pub const DELETE_FILE_VARIANTS: &str = "DELETE FROM file_variants WHERE file_id = ?";
+pub const INSERT_FILE_VARIANT: &str = "INSERT INTO file_variants \
+     (file_id, name, width, height, size) VALUES (?, ?, ?, ?, ?)";
+/// Followed by `(?, ?, …)` with one placeholder per file id, then [`VARIANTS_IN_ORDER`].
+pub const VARIANTS_OF_FILES: &str =
+    "SELECT file_id, name, width, height, size FROM file_variants WHERE file_id IN ";
+/// Smallest first within a file.
+pub const VARIANTS_IN_ORDER: &str = " ORDER BY file_id, width, height, name";
+
+/// The attached files a new post wants, followed by `(?, ?, …)` with one placeholder per id,
+/// then the dialect's `FOR_UPDATE` (so none is deleted, changes state or is linked elsewhere
+/// before the post commits). `used` says whether some post already has the file.
+pub const ATTACHABLE_FILES: &str = "SELECT f.id, f.owner_id, f.status, f.content_type, \
+     EXISTS (SELECT 1 FROM post_media pm WHERE pm.file_id = f.id) AS used \
+     FROM files f WHERE f.id IN ";
+pub const INSERT_POST_MEDIA: &str =
+    "INSERT INTO post_media (post_id, file_id, position) VALUES (?, ?, ?)";
+
+/// A post's media with their files, one statement (one snapshot) like [`FILE_ROWS_HEAD`]:
+/// followed by `(?, ?, …)` with one placeholder per post, then [`MEDIA_ROWS_TAIL`]. One row
+/// per tag of each file (one with a NULL tag when it has none), by post, then position, then
+/// tag position.
+pub const MEDIA_ROWS_HEAD: &str = concat!(
+    "SELECT f.*, t.tag FROM (SELECT pm.post_id, pm.position, ",
+    file_columns!(),
+    " FROM post_media pm JOIN files f ON f.id = pm.file_id WHERE pm.post_id IN "
+);
+pub const MEDIA_ROWS_TAIL: &str = ") f LEFT JOIN file_tags t ON t.file_id = f.id \
+     ORDER BY f.post_id, f.position, t.position";
+
+pub const POST_OF_FILE: &str = "SELECT post_id FROM post_media WHERE file_id = ?";
+
+/// Followed by the dialect's `FOR_UPDATE`: the post that may be published, locked so that of
+/// racing publishers the later ones find it published.
+pub const PENDING_POST: &str = "SELECT status FROM posts WHERE id = ?";
+/// How many of the post's photos are not `ready` yet.
+pub const UNREADY_MEDIA: &str = "SELECT COUNT(*) AS unready FROM post_media pm \
+     JOIN files f ON f.id = pm.file_id WHERE pm.post_id = ? AND f.status <> 'ready'";
+/// Binds: the new status, now, the id.
+pub const SETTLE_PENDING_POST: &str =
+    "UPDATE posts SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'";
+/// The post's links go first, handing back the files to delete with it.
+pub const UNLINK_POST_MEDIA: &str =
+    "DELETE FROM post_media WHERE post_id = ? RETURNING file_id, position";
+/// Followed by `(?, ?, …)` with one placeholder per file id.
+pub const DELETE_FILES_IN: &str = "DELETE FROM files WHERE id IN ";
 
 // --- idempotency ---
 
@@ -225,5 +312,78 @@ pub const IDEMPOTENCY_COMPLETE: &str =
 /// Only a record still in flight is forgotten; a completed one keeps replaying.
 pub const IDEMPOTENCY_ABANDON: &str =
     "DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? AND status IS NULL";
+
+// --- jobs ---
+
+pub const JOB_COLUMNS: &str = "id, kind, payload, priority, status, attempts, max_attempts, \
+     run_at, locked_by, locked_until, last_error, created_at, updated_at";
+
+pub const INSERT_JOB: &str = "INSERT INTO jobs \
+     (id, kind, payload, priority, status, attempts, max_attempts, run_at, locked_by, \
+     locked_until, last_error, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, NULL, NULL, NULL, ?, ?)";
+
+/// The claim, one statement: the inner query picks the first due job in claim order, the
+/// outer update leases it. The dialect's row lock goes between this and [`CLAIM_JOB_TAIL`]
+/// (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent claims pass over each other's row
+/// and, at READ COMMITTED, re-check a row that changed under them; SQLite runs writers one
+/// at a time and needs none). `status IN ('queued', 'running')` repeats the condition of the
+/// `jobs_claim` index word for word so both planners walk that index in order. Binds: the
+/// worker, the lease's end, now (updated_at), now (due), now (lease expired).
+pub const CLAIM_JOB_HEAD: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
+     locked_by = ?, locked_until = ?, updated_at = ? \
+     WHERE id = (SELECT id FROM jobs WHERE status IN ('queued', 'running') \
+     AND ((status = 'queued' AND run_at <= ?) \
+     OR (status = 'running' AND locked_until < ? AND attempts < max_attempts)) \
+     ORDER BY priority DESC, run_at, id LIMIT 1";
+/// Followed by [`JOB_COLUMNS`].
+pub const CLAIM_JOB_TAIL: &str = ") RETURNING ";
+
+/// A job whose lease ran out on its last attempt is dead-lettered rather than claimed again:
+/// its worker never reported back (it crashed, perhaps because of the job), and without this
+/// a job that kills its worker would be retried forever. Binds: now (updated_at), now.
+pub const DEAD_LETTER_LOST_LEASES: &str = "UPDATE jobs SET status = 'dead', \
+     last_error = 'the lease of ' || locked_by || ' expired on the last attempt', \
+     locked_by = NULL, locked_until = NULL, updated_at = ? \
+     WHERE status = 'running' AND locked_until < ? AND attempts >= max_attempts";
+
+/// Only the worker holding the lease may extend it, complete or fail the job.
+pub const EXTEND_JOB_LEASE: &str = "UPDATE jobs SET locked_until = ? \
+     WHERE id = ? AND locked_by = ? AND status = 'running'";
+pub const COMPLETE_JOB: &str = "UPDATE jobs SET status = 'done', locked_by = NULL, \
+     locked_until = NULL, updated_at = ? WHERE id = ? AND locked_by = ? AND status = 'running'";
+/// Every `SET` expression sees the row as it was, so both `CASE`s judge the same `attempts`
+/// (which counts the failed attempt already: the claim counted it). Binds: retry_at, the
+/// error, now, the id, the worker.
+pub const FAIL_JOB: &str = "UPDATE jobs SET \
+     status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+     run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE ? END, \
+     last_error = ?, locked_by = NULL, locked_until = NULL, updated_at = ? \
+     WHERE id = ? AND locked_by = ? AND status = 'running' RETURNING status";
+
+/// Followed by [`JOB_COLUMNS`], then optionally [`JOBS_WITH_STATUS`], then
+/// [`JOBS_NEWEST_FIRST`].
+pub const SELECT_JOBS: &str = "SELECT ";
+pub const FROM_JOBS: &str = " FROM jobs";
+pub const JOBS_WITH_STATUS: &str = " WHERE status = ?";
+pub const JOBS_NEWEST_FIRST: &str = " ORDER BY created_at DESC, id DESC LIMIT ?";
+
+/// The last error is kept: it says why the job died before it was sent round again.
+pub const RETRY_DEAD_JOBS: &str = "UPDATE jobs SET status = 'queued', attempts = 0, \
+     run_at = ?, updated_at = ? WHERE status = 'dead'";
+pub const AND_JOB_ID: &str = " AND id = ?";
+
+/// One statement, one snapshot. Done jobs, the bulk of the table until pruned, are left out
+/// by a condition the `jobs_status_created` index serves. `SUM` casts as in [`FILE_USAGE`].
+pub const JOB_STATS: &str = "SELECT \
+     CAST(COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued, \
+     CAST(COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+     AS running, \
+     CAST(COALESCE(SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END), 0) AS BIGINT) AS dead, \
+     MIN(CASE WHEN status = 'queued' AND run_at <= ? THEN run_at END) AS oldest_due \
+     FROM jobs WHERE status IN ('queued', 'running', 'dead')";
+
+/// A done job's `updated_at` is when it finished.
+pub const PRUNE_DONE_JOBS: &str = "DELETE FROM jobs WHERE status = 'done' AND updated_at < ?";
 
 pub const PING: &str = "SELECT 1";

@@ -3,7 +3,9 @@
 //! Both adapters run the same statements (from [`crate::queries`]) with the same logic, so the
 //! trait implementation is written once, in `repo_adapter!`, and expanded for each pool
 //! type. What really differs per dialect sits in each adapter's small inherent block:
-//! placeholder spelling, how a write transaction starts, and row locking.
+//! placeholder spelling, how a write transaction starts, and row locking (also used by the
+//! `FileRepo`, `JobQueue` and `MediaRepo` adapters in `crate::files`, `crate::jobs` and
+//! `crate::media`).
 
 use std::borrow::Cow;
 
@@ -22,8 +24,9 @@ use crate::dialect::{numbered_placeholders, placeholder_list};
 use crate::error::repo_error;
 use crate::queries as q;
 
-/// The [`Repo`] and [`FileRepo`](shutter_app::ports::FileRepo) adapter for SQLite (the
-/// latter in `crate::files`).
+/// The [`Repo`], [`FileRepo`](shutter_app::ports::FileRepo),
+/// [`JobQueue`](shutter_app::ports::JobQueue) and [`MediaRepo`](shutter_app::ports::MediaRepo)
+/// adapter for SQLite (the last three in `crate::files`, `crate::jobs` and `crate::media`).
 #[derive(Clone, Debug)]
 pub struct SqliteRepo {
     pub(crate) pool: SqlitePool,
@@ -50,10 +53,21 @@ impl SqliteRepo {
 
     /// No row locks in SQLite: the immediate transaction already excludes other writers.
     pub(crate) const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ?";
+
+    /// Nothing to lock either when claiming a job: the claim is one statement, and a write
+    /// statement takes the write lock before it reads, so it sees every claim committed
+    /// before it and no other can run until it is done (across the connections of a pool
+    /// and across processes alike).
+    pub(crate) const CLAIM_LOCK: &'static str = "";
+
+    /// Appended to a `SELECT` whose rows the transaction goes on to depend on: nothing to add
+    /// in SQLite, for the same reason.
+    pub(crate) const FOR_UPDATE: &'static str = "";
 }
 
-/// The [`Repo`] and [`FileRepo`](shutter_app::ports::FileRepo) adapter for PostgreSQL (the
-/// latter in `crate::files`).
+/// The [`Repo`], [`FileRepo`](shutter_app::ports::FileRepo),
+/// [`JobQueue`](shutter_app::ports::JobQueue) and [`MediaRepo`](shutter_app::ports::MediaRepo)
+/// adapter for PostgreSQL (the last three in `crate::files`, `crate::jobs` and `crate::media`).
 #[derive(Clone, Debug)]
 pub struct PgRepo {
     pub(crate) pool: PgPool,
@@ -77,6 +91,14 @@ impl PgRepo {
     /// the user takes, so while a user is being deleted nobody can add a comment, post or
     /// follow that the counter fix-ups would miss.
     pub(crate) const LOCK_USER: &'static str = "SELECT id FROM users WHERE id = ? FOR UPDATE";
+
+    /// Concurrent claims pass over each other's chosen job instead of queueing behind it.
+    pub(crate) const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+
+    /// Appended to a `SELECT` whose rows the transaction goes on to depend on: they are
+    /// locked until it ends, and a statement that waited for a lock reads the row as the
+    /// other transaction left it.
+    pub(crate) const FOR_UPDATE: &'static str = " FOR UPDATE";
 }
 
 pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
@@ -191,7 +213,7 @@ macro_rules! repo_adapter {
                 row.as_ref().map(Self::user_from_row).transpose()
             }
 
-            async fn post_in<'c, E>(
+            pub(crate) async fn post_in<'c, E>(
                 ex: E,
                 id: Id,
                 viewer: Option<Id>,
@@ -249,6 +271,128 @@ macro_rules! repo_adapter {
                 }
                 let row = query.fetch_optional(&self.pool).await.map_err(repo_error)?;
                 row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            /// Locks the user's row until the transaction ends (see `LOCK_USER`); `false` if
+            /// there is no such user.
+            pub(crate) async fn lock_user_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: Id,
+            ) -> RepoResult<bool> {
+                let found = sqlx::query(&Self::sql(Self::LOCK_USER))
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(found.is_some())
+            }
+
+            /// The work of `delete_user` once the user is locked: the counters the user feeds
+            /// on other rows are taken down, their media links removed, then the user and
+            /// everything they own cascade away.
+            pub(crate) async fn delete_locked_user_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: Id,
+            ) -> RepoResult<()> {
+                let id = id.to_string();
+                // Each statement names the user once per placeholder.
+                for statement in [
+                    q::DELETE_USER_UNCOMMENT,
+                    q::DELETE_USER_UNLIKE,
+                    q::DELETE_USER_UNFOLLOW,
+                    q::DELETE_USER_UNFOLLOWED,
+                    q::DELETE_USER_UNLINK_MEDIA,
+                    q::DELETE_USER,
+                ] {
+                    let sql = Self::sql(statement);
+                    let mut query = sqlx::query(&sql);
+                    for _ in 0..statement.matches('?').count() {
+                        query = query.bind(&id);
+                    }
+                    query.execute(&mut *conn).await.map_err(repo_error)?;
+                }
+                Ok(())
+            }
+
+            /// Inserts the post; a published one counts in its author's `posts_count`.
+            pub(crate) async fn insert_post_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                new: &NewPost,
+            ) -> RepoResult<()> {
+                sqlx::query(&Self::sql(q::INSERT_POST))
+                    .bind(new.id.to_string())
+                    .bind(new.author_id.to_string())
+                    .bind(&new.caption)
+                    .bind(new.status.as_str())
+                    .bind(new.created_at.millis())
+                    .bind(new.created_at.millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                if new.status == PostStatus::Published {
+                    Self::bump_posts_count_in(&mut *conn, new.author_id, 1).await?;
+                }
+                Ok(())
+            }
+
+            pub(crate) async fn bump_posts_count_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                author_id: Id,
+                by: i64,
+            ) -> RepoResult<()> {
+                sqlx::query(&Self::sql(q::BUMP_POSTS_COUNT))
+                    .bind(by)
+                    .bind(author_id.to_string())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(())
+            }
+
+            /// Locks the author of the post (see `LOCK_USER`); `None` if there is no such post.
+            /// Whatever changes a post and its author's counter locks the author first, as
+            /// deleting the author does, so two such transactions never wait on each other
+            /// in opposite orders.
+            pub(crate) async fn lock_post_author_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                post_id: Id,
+            ) -> RepoResult<Option<Id>> {
+                let row = sqlx::query(&Self::sql(q::POST_AUTHOR))
+                    .bind(post_id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let author = parse_id(&row.try_get::<String, _>("author_id").map_err(repo_error)?)?;
+                Ok(Self::lock_user_in(&mut *conn, author)
+                    .await?
+                    .then_some(author))
+            }
+
+            /// Deletes the post (its comments, likes and media links cascade); a published
+            /// post takes one from its author's `posts_count`. `false` if absent. The caller
+            /// holds the author's lock (`lock_post_author_in`).
+            pub(crate) async fn delete_locked_post_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: Id,
+            ) -> RepoResult<bool> {
+                let deleted = sqlx::query(&Self::sql(q::DELETE_POST))
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                let Some(row) = deleted else {
+                    return Ok(false);
+                };
+                let status: String = row.try_get("status").map_err(repo_error)?;
+                if status == PostStatus::Published.as_str() {
+                    let author =
+                        parse_id(&row.try_get::<String, _>("author_id").map_err(repo_error)?)?;
+                    Self::bump_posts_count_in(&mut *conn, author, -1).await?;
+                }
+                Ok(true)
             }
         }
 
@@ -354,31 +498,11 @@ macro_rules! repo_adapter {
             }
 
             async fn delete_user(&self, id: Id) -> RepoResult<bool> {
-                let id = id.to_string();
                 let mut tx = self.begin_write().await.map_err(repo_error)?;
-                let found = sqlx::query(&Self::sql(Self::LOCK_USER))
-                    .bind(&id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                if found.is_none() {
+                if !Self::lock_user_in(&mut *tx, id).await? {
                     return Ok(false);
                 }
-                // Each fix-up names the user once per placeholder.
-                for statement in [
-                    q::DELETE_USER_UNCOMMENT,
-                    q::DELETE_USER_UNLIKE,
-                    q::DELETE_USER_UNFOLLOW,
-                    q::DELETE_USER_UNFOLLOWED,
-                    q::DELETE_USER,
-                ] {
-                    let sql = Self::sql(statement);
-                    let mut query = sqlx::query(&sql);
-                    for _ in 0..statement.matches('?').count() {
-                        query = query.bind(&id);
-                    }
-                    query.execute(&mut *tx).await.map_err(repo_error)?;
-                }
+                Self::delete_locked_user_in(&mut *tx, id).await?;
                 tx.commit().await.map_err(repo_error)?;
                 Ok(true)
             }
@@ -481,24 +605,7 @@ macro_rules! repo_adapter {
 
             async fn create_post(&self, new: NewPost) -> RepoResult<PostRecord> {
                 let mut tx = self.begin_write().await.map_err(repo_error)?;
-                sqlx::query(&Self::sql(q::INSERT_POST))
-                    .bind(new.id.to_string())
-                    .bind(new.author_id.to_string())
-                    .bind(&new.caption)
-                    .bind(new.status.as_str())
-                    .bind(new.created_at.millis())
-                    .bind(new.created_at.millis())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                if new.status == PostStatus::Published {
-                    sqlx::query(&Self::sql(q::BUMP_POSTS_COUNT))
-                        .bind(1i64)
-                        .bind(new.author_id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(repo_error)?;
-                }
+                Self::insert_post_in(&mut *tx, &new).await?;
                 let post = Self::post_in(&mut *tx, new.id, None)
                     .await?
                     .ok_or_else(|| {
@@ -540,25 +647,14 @@ macro_rules! repo_adapter {
                 Ok(post)
             }
 
+            /// The post's media links go with it, its media files stay (see
+            /// `MediaRepo::delete_post_with_media` for deleting them too).
             async fn delete_post(&self, id: Id) -> RepoResult<bool> {
                 let mut tx = self.begin_write().await.map_err(repo_error)?;
-                let deleted = sqlx::query(&Self::sql(q::DELETE_POST))
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                let Some(row) = deleted else {
+                if Self::lock_post_author_in(&mut *tx, id).await?.is_none()
+                    || !Self::delete_locked_post_in(&mut *tx, id).await?
+                {
                     return Ok(false);
-                };
-                let status: String = row.try_get("status").map_err(repo_error)?;
-                if status == PostStatus::Published.as_str() {
-                    let author: String = row.try_get("author_id").map_err(repo_error)?;
-                    sqlx::query(&Self::sql(q::BUMP_POSTS_COUNT))
-                        .bind(-1i64)
-                        .bind(author)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(repo_error)?;
                 }
                 tx.commit().await.map_err(repo_error)?;
                 Ok(true)

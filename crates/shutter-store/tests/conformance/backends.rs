@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Once};
 
 use futures::FutureExt;
-use shutter_app::ports::{FileRepo, Repo};
+use shutter_app::ports::{FileRepo, JobQueue, MediaRepo, Repo};
 use shutter_core::Id;
 use shutter_store::{Database, DatabasePool};
 use sqlx::{Connection, Executor, PgConnection};
@@ -20,8 +20,12 @@ const POOL_SIZE: u32 = 8;
 /// One backend under test.
 pub struct TestDb {
     db: Database,
+    /// Where `db` is, for a second pool on the same database.
+    url: String,
     repo: Arc<dyn Repo>,
     files: Arc<dyn FileRepo>,
+    jobs: Arc<dyn JobQueue>,
+    media: Arc<dyn MediaRepo>,
     cleanup: Cleanup,
 }
 
@@ -42,7 +46,7 @@ impl TestDb {
             .await
             .expect("SQLite opens");
         db.migrate().await.expect("SQLite migrations run");
-        TestDb::new(db, Cleanup::Sqlite(dir))
+        TestDb::new(db, url, Cleanup::Sqlite(dir))
     }
 
     /// `None` (with a note on stderr) when PostgreSQL is not configured; a panic when it is
@@ -72,22 +76,36 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
         let _ = admin.close().await;
-        let db = shutter_store::open(&with_database(&admin_url, &name), POOL_SIZE)
+        let url = with_database(&admin_url, &name);
+        let db = shutter_store::open(&url, POOL_SIZE)
             .await
             .unwrap_or_else(|e| panic!("cannot open the test database {name}: {e:#}"));
         db.migrate().await.expect("PostgreSQL migrations run");
-        Some(TestDb::new(db, Cleanup::Postgres { admin_url, name }))
+        Some(TestDb::new(db, url, Cleanup::Postgres { admin_url, name }))
     }
 
-    fn new(db: Database, cleanup: Cleanup) -> TestDb {
+    fn new(db: Database, url: String, cleanup: Cleanup) -> TestDb {
         let repo = db.repo();
         let files = db.file_repo();
+        let jobs = db.job_queue();
+        let media = db.media_repo();
         TestDb {
             db,
+            url,
             repo,
             files,
+            jobs,
+            media,
             cleanup,
         }
+    }
+
+    /// Another pool on the same database, as a second process would have. The caller closes
+    /// it (the database is dropped with `FORCE` anyway).
+    pub async fn second_pool(&self) -> Database {
+        shutter_store::open(&self.url, POOL_SIZE)
+            .await
+            .expect("a second pool opens")
     }
 
     pub fn repo(&self) -> &dyn Repo {
@@ -96,6 +114,24 @@ impl TestDb {
 
     pub fn files(&self) -> &dyn FileRepo {
         self.files.as_ref()
+    }
+
+    pub fn jobs(&self) -> &dyn JobQueue {
+        self.jobs.as_ref()
+    }
+
+    pub fn media(&self) -> &dyn MediaRepo {
+        self.media.as_ref()
+    }
+
+    /// The media repo, to hand to spawned tasks.
+    pub fn shared_media(&self) -> Arc<dyn MediaRepo> {
+        Arc::clone(&self.media)
+    }
+
+    /// The job queue, to hand to spawned tasks.
+    pub fn shared_jobs(&self) -> Arc<dyn JobQueue> {
+        Arc::clone(&self.jobs)
     }
 
     /// Runs statements written for both dialects (literal values only), for the rows no

@@ -1,12 +1,15 @@
-//! Backend conformance for the `Repo` and `FileRepo` ports, after arrow-rs object_store's
-//! `integration.rs`: one set of scenarios (`scenarios.rs`, `file_scenarios.rs`), each run
-//! against every adapter on a fresh database (`backends.rs`). SQLite always runs; PostgreSQL runs when `SHUTTER_TEST_POSTGRES_URL` is
-//! set, and then fails loudly if the server cannot be reached.
+//! Backend conformance for the `Repo`, `FileRepo`, `JobQueue` and `MediaRepo` ports, after
+//! arrow-rs object_store's `integration.rs`: one set of scenarios (`scenarios.rs`,
+//! `file_scenarios.rs`, `job_scenarios.rs`, `media_scenarios.rs`), each run against every adapter on a fresh database (`backends.rs`).
+//! SQLite always runs; PostgreSQL runs when `SHUTTER_TEST_POSTGRES_URL` is set, and then fails
+//! loudly if the server cannot be reached.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backends;
 mod file_scenarios;
+mod job_scenarios;
+mod media_scenarios;
 mod scenarios;
 
 /// Declares one test per scenario and backend: `sqlite::<scenario>` and
@@ -72,5 +75,35 @@ conformance! {
         expired_uploads_are_found,
         file_changes_set_only_given_fields,
         deleting_a_user_removes_their_files,
+    }
+    job_scenarios {
+        jobs_are_enqueued_claimed_and_completed,
+        enqueued_jobs_keep_their_payload_and_are_checked,
+        claims_go_by_priority_then_run_at_then_id,
+        jobs_wait_for_their_run_at,
+        expired_leases_pass_to_another_worker,
+        lost_leases_on_the_last_attempt_are_dead_lettered,
+        failed_attempts_retry_then_die,
+        dead_jobs_are_retried,
+        jobs_are_listed_by_status_newest_first,
+        queue_stats_count_and_age,
+        done_jobs_are_pruned,
+        racing_workers_take_each_job_once,
+        racing_workers_on_two_pools_take_each_job_once,
+    }
+    media_scenarios {
+        uploads_complete_into_processing_with_their_job,
+        processing_finishes_once_and_replaces_variants,
+        posts_with_media_are_created_whole,
+        posts_without_media_are_published_at_once,
+        refused_posts_write_nothing,
+        publishing_waits_for_every_photo,
+        pending_posts_fail_once,
+        racing_publishers_publish_once,
+        deleting_a_post_deletes_its_photos_and_enqueues_their_objects,
+        plain_post_deletes_unlink_their_photos,
+        files_in_use_are_not_deleted,
+        deleting_a_user_enqueues_all_their_objects,
+        plain_user_deletes_are_not_blocked_by_media,
     }
 }
