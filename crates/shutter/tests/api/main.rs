@@ -1,0 +1,28 @@
+//! Black-box API tests: each test starts the real application on port 0 with its own data
+//! directory and speaks HTTP to it (or runs the `shutter` binary).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod auth;
+mod cli;
+mod comments;
+mod conventions;
+mod helpers;
+mod idempotency;
+mod oidc;
+mod operations;
+mod pagination;
+mod posts;
+mod rate_limits;
+mod tokens;
+mod users;
+
+// File uploads (SPEC 4).
+mod downloads;
+mod files_api;
+mod tus_client;
+mod tus_protocol;
+mod upload_events;
+mod upload_helpers;
+mod upload_process;
+mod uploads_put;
