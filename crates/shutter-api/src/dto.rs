@@ -86,11 +86,20 @@ impl From<RoleValue> for shutter_core::domain::Role {
 pub struct CreatePostRequest {
     /// 1..2200 characters.
     pub caption: String,
-    /// Photos to upload with the post (not yet supported by this server).
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub media: Option<Vec<serde_json::Value>>,
-    /// Already uploaded files to attach (not yet supported by this server).
+    /// Photos to upload with the post (0..10, JPEG/PNG/WebP); the response has a ticket for each.
+    pub media: Option<Vec<MediaSpec>>,
+    /// Ready images the caller already uploaded, attached after `media`.
     pub file_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MediaSpec {
+    pub filename: String,
+    #[schema(example = "image/jpeg")]
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub md5: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -244,6 +253,81 @@ impl From<Comment> for CommentDto {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct VariantDto {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantsDto {
+    /// 150×150 centre crop.
+    pub thumb: Option<VariantDto>,
+    /// Fits 640 wide, never upscaled.
+    pub w640: Option<VariantDto>,
+    /// Fits 1080 wide, never upscaled.
+    pub w1080: Option<VariantDto>,
+}
+
+impl VariantsDto {
+    fn from_list(list: Vec<(String, String, u32, u32)>) -> Option<Self> {
+        if list.is_empty() {
+            return None;
+        }
+        let mut v = VariantsDto {
+            thumb: None,
+            w640: None,
+            w1080: None,
+        };
+        for (name, url, width, height) in list {
+            let dto = Some(VariantDto { url, width, height });
+            match name.as_str() {
+                "thumb" => v.thumb = dto,
+                "w640" => v.w640 = dto,
+                "w1080" => v.w1080 = dto,
+                _ => {}
+            }
+        }
+        Some(v)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaDto {
+    pub file_id: String,
+    pub content_type: String,
+    /// Displayed size (after EXIF orientation), once known.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub blurhash: Option<String>,
+    #[schema(example = "ready")]
+    pub status: String,
+    pub failure: Option<FailureDto>,
+    pub url: Option<String>,
+    pub variants: Option<VariantsDto>,
+}
+
+impl From<shutter_app::posts::MediaView> for MediaDto {
+    fn from(m: shutter_app::posts::MediaView) -> Self {
+        let f = m.file;
+        MediaDto {
+            file_id: f.id.to_string(),
+            content_type: f.content_type,
+            width: f.width,
+            height: f.height,
+            blurhash: f.blurhash,
+            status: f.status.as_str().to_owned(),
+            failure: f.failure.map(|x| FailureDto {
+                code: x.code.as_str().to_owned(),
+                detail: x.detail,
+            }),
+            url: m.url,
+            variants: VariantsDto::from_list(m.variants),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PostDto {
     pub id: String,
     pub author: UserSummaryDto,
@@ -251,8 +335,7 @@ pub struct PostDto {
     #[schema(example = "published")]
     pub status: String,
     /// Photos in the order given.
-    #[schema(value_type = Vec<Object>)]
-    pub media: Vec<serde_json::Value>,
+    pub media: Vec<MediaDto>,
     pub like_count: i64,
     pub comment_count: i64,
     pub liked_by_me: bool,
@@ -270,7 +353,7 @@ impl From<PostView> for PostDto {
             author: p.author.into(),
             caption: p.caption,
             status: p.status.as_str().to_owned(),
-            media: Vec::new(),
+            media: v.media.into_iter().map(Into::into).collect(),
             like_count: p.like_count,
             comment_count: p.comment_count,
             liked_by_me: p.liked_by_me,
@@ -284,9 +367,8 @@ impl From<PostView> for PostDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatePostResponse {
     pub post: PostDto,
-    /// Upload tickets for the post's photos, in order.
-    #[schema(value_type = Vec<Object>)]
-    pub uploads: Vec<serde_json::Value>,
+    /// Upload tickets for the post's new photos, in order.
+    pub uploads: Vec<UploadTicketDto>,
 }
 
 macro_rules! page_type {
@@ -392,6 +474,9 @@ pub struct FileDto {
     pub blurhash: Option<String>,
     /// Signed URL of the bytes once the file is ready.
     pub url: Option<String>,
+    /// Images only, once processed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variants: Option<VariantsDto>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -419,6 +504,7 @@ impl From<shutter_app::files::FileView> for FileDto {
             height: f.height,
             blurhash: f.blurhash,
             url: v.url,
+            variants: VariantsDto::from_list(v.variants),
             created_at: f.created_at.to_string(),
             updated_at: f.updated_at.to_string(),
         }

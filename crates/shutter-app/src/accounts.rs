@@ -342,7 +342,10 @@ impl Shutter {
                 ));
             }
         }
-        self.repo.delete_user(who.id()).await?;
+        self.media
+            .delete_user_with_objects(who.id(), self.clock.now())
+            .await?;
+        self.wake_workers();
         tracing::info!(user.id = %who.id(), "account deleted");
         Ok(())
     }

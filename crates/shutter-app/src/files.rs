@@ -7,7 +7,9 @@ use shutter_core::model::FileRecord;
 use shutter_core::{ErrorCode, Id, Page, PageRequest, Timestamp};
 
 use crate::accounts::Principal;
-use crate::ports::{AllowanceRefusal, FileChange, FileFilter, NewFile, UploadAllowance};
+use crate::ports::{
+    AllowanceRefusal, FileChange, FileDeletion, FileFilter, NewFile, UploadAllowance,
+};
 use crate::signing::SignedParts;
 use crate::{AppError, AppResult, Shutter};
 
@@ -42,6 +44,8 @@ pub struct FileView {
     pub file: FileRecord,
     /// Signed URL of the bytes, once the file is ready.
     pub url: Option<String>,
+    /// `(name, url, width, height)` of each variant of a processed image.
+    pub variants: Vec<(String, String, u32, u32)>,
 }
 
 /// How a download is authorised: as a signed-in (or anonymous) caller, or by a signed URL.
@@ -52,6 +56,28 @@ pub enum ContentAccess<'a> {
         expires: Option<i64>,
         signature: &'a str,
     },
+}
+
+/// The client's error for a refused allowance, naming the limit.
+pub(crate) fn allowance_error(refusal: AllowanceRefusal, allowance: UploadAllowance) -> AppError {
+    match refusal {
+        AllowanceRefusal::TooManyUploads { open } => AppError::new(
+            ErrorCode::TooManyUploads,
+            format!(
+                "at most {} unfinished uploads at once",
+                allowance.max_open_uploads
+            ),
+        )
+        .with_limit("max_concurrent_uploads", allowance.max_open_uploads, open),
+        AllowanceRefusal::QuotaExceeded { used } => AppError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "the storage quota of {} bytes would be exceeded",
+                allowance.storage_quota
+            ),
+        )
+        .with_limit("storage_quota", allowance.storage_quota, used),
+    }
 }
 
 /// A [`NewFileInput`] whose fields passed their rules.
@@ -110,14 +136,14 @@ impl Shutter {
         }
     }
 
-    /// Creates files for `who` after checking them against the tier: one request's files are
-    /// created together or not at all.
-    pub(crate) async fn create_files_checked(
+    /// Validates declared files against the rules and the tier's size limit, and the allowance
+    /// (open uploads, quota) the store must check them against when it creates them.
+    pub(crate) fn prepare_files(
         &self,
         who: &Principal,
         inputs: &[NewFileInput],
         field_prefix: impl Fn(usize) -> String,
-    ) -> AppResult<Vec<FileRecord>> {
+    ) -> AppResult<(Vec<NewFile>, UploadAllowance)> {
         let limits = self.config.tier_limits(who.user.tier).clone();
         let now = self.clock.now();
         let expires = now.plus_secs(self.config.storage.upload_url_ttl.get().as_secs() as i64);
@@ -159,29 +185,22 @@ impl Shutter {
             max_open_uploads: u64::from(limits.max_concurrent_uploads),
             storage_quota: limits.storage_quota.bytes(),
         };
-        match self
-            .files
+        Ok((new_files, allowance))
+    }
+
+    /// Creates files for `who` after checking them against the tier: one request's files are
+    /// created together or not at all.
+    pub(crate) async fn create_files_checked(
+        &self,
+        who: &Principal,
+        inputs: &[NewFileInput],
+        field_prefix: impl Fn(usize) -> String,
+    ) -> AppResult<Vec<FileRecord>> {
+        let (new_files, allowance) = self.prepare_files(who, inputs, field_prefix)?;
+        self.files
             .create_files(who.id(), new_files, allowance)
             .await?
-        {
-            Ok(files) => Ok(files),
-            Err(AllowanceRefusal::TooManyUploads { open }) => Err(AppError::new(
-                ErrorCode::TooManyUploads,
-                format!(
-                    "at most {} unfinished uploads at once",
-                    allowance.max_open_uploads
-                ),
-            )
-            .with_limit("max_concurrent_uploads", allowance.max_open_uploads, open)),
-            Err(AllowanceRefusal::QuotaExceeded { used }) => Err(AppError::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "the storage quota of {} bytes would be exceeded",
-                    allowance.storage_quota
-                ),
-            )
-            .with_limit("storage_quota", allowance.storage_quota, used)),
-        }
+            .map_err(|refusal| allowance_error(refusal, allowance))
     }
 
     pub async fn create_file(
@@ -228,7 +247,45 @@ impl Shutter {
     /// made private or deleted).
     pub fn file_view(&self, file: FileRecord) -> FileView {
         let url = (file.status == FileStatus::Ready).then(|| self.content_url(&file, None));
-        FileView { file, url }
+        FileView {
+            file,
+            url,
+            variants: Vec::new(),
+        }
+    }
+
+    /// Views of files with their variants' URLs (one query for all of them).
+    async fn file_views(&self, files: Vec<FileRecord>) -> AppResult<Vec<FileView>> {
+        let ready: Vec<Id> = files
+            .iter()
+            .filter(|f| f.status == FileStatus::Ready)
+            .map(|f| f.id)
+            .collect();
+        let mut variants = if ready.is_empty() {
+            Vec::new()
+        } else {
+            self.media.variants_of(&ready).await?
+        };
+        Ok(files
+            .into_iter()
+            .map(|file| {
+                let mut view = self.file_view(file);
+                view.variants = variants
+                    .iter()
+                    .filter(|(id, _)| *id == view.file.id)
+                    .map(|(_, v)| {
+                        (
+                            v.name.clone(),
+                            self.content_url(&view.file, Some(&v.name)),
+                            v.width,
+                            v.height,
+                        )
+                    })
+                    .collect();
+                variants.retain(|(id, _)| *id != view.file.id);
+                view
+            })
+            .collect())
     }
 
     pub fn content_url(&self, file: &FileRecord, variant: Option<&str>) -> String {
@@ -280,7 +337,8 @@ impl Shutter {
         if !own && !public_ready {
             return Err(AppError::not_found("file"));
         }
-        Ok(self.file_view(file))
+        let mut views = self.file_views(vec![file]).await?;
+        views.pop().ok_or_else(|| AppError::not_found("file"))
     }
 
     pub async fn files_of(
@@ -290,7 +348,9 @@ impl Shutter {
         page: PageRequest,
     ) -> AppResult<Page<FileView>> {
         let page = self.files.files_of_owner(who.id(), filter, page).await?;
-        Ok(page.map(|f| self.file_view(f)))
+        let next_cursor = page.next_cursor;
+        let items = self.file_views(page.items).await?;
+        Ok(Page { items, next_cursor })
     }
 
     /// The file if `who` owns it. Others get `forbidden` for a file they can see (public and
@@ -353,12 +413,29 @@ impl Shutter {
     /// not be deleted now are found and removed by the sweeper.
     pub async fn delete_file(&self, who: &Principal, id: Id) -> AppResult<()> {
         self.owned_file(who, id).await?;
-        self.files.delete_file(id).await?;
-        self.forget_upload_state(id);
-        if let Err(err) = self.blobs.delete(&blob_key(id)).await {
-            tracing::warn!(file.id = %id, error = %err, "deleting stored bytes failed; the sweeper will retry");
-        }
+        self.remove_file(id).await?;
         tracing::info!(file.id = %id, user.id = %who.id(), "file deleted");
         Ok(())
+    }
+
+    /// Deletes a file no post uses; its bytes are erased by a `delete_objects` job enqueued in
+    /// the same transaction.
+    pub(crate) async fn remove_file(&self, id: Id) -> AppResult<()> {
+        match self
+            .media
+            .delete_file_unless_used(id, self.clock.now())
+            .await?
+        {
+            FileDeletion::Deleted => {
+                self.forget_upload_state(id);
+                self.wake_workers();
+                Ok(())
+            }
+            FileDeletion::InUse => Err(AppError::new(
+                ErrorCode::Conflict,
+                "a post uses this file; delete the post instead",
+            )),
+            FileDeletion::Missing => Err(AppError::not_found("file")),
+        }
     }
 }

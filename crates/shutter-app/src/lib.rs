@@ -10,9 +10,11 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod idempotency;
+pub mod jobs;
 pub mod oidc;
 pub mod ports;
 pub mod posts;
+mod processing;
 pub mod rate_limit;
 pub mod signing;
 pub mod uploads;
@@ -25,7 +27,7 @@ pub use error::{AppError, AppResult};
 
 use crate::auth::TokenKeys;
 use crate::oidc::OidcVerifier;
-use crate::ports::{BlobStore, Clock, EventBus, FileRepo, RateLimiter, Repo};
+use crate::ports::{BlobStore, Clock, EventBus, FileRepo, JobQueue, MediaRepo, RateLimiter, Repo};
 use crate::signing::UrlSigner;
 use crate::uploads::UploadState;
 
@@ -33,6 +35,8 @@ use crate::uploads::UploadState;
 pub struct Deps {
     pub repo: Arc<dyn Repo>,
     pub files: Arc<dyn FileRepo>,
+    pub media: Arc<dyn MediaRepo>,
+    pub jobs: Arc<dyn JobQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub events: Arc<dyn EventBus>,
     pub rate_limiter: Arc<dyn RateLimiter>,
@@ -49,9 +53,15 @@ pub struct Deps {
 pub struct Shutter {
     repo: Arc<dyn Repo>,
     files: Arc<dyn FileRepo>,
+    media: Arc<dyn MediaRepo>,
+    jobs: Arc<dyn JobQueue>,
     blobs: Arc<dyn BlobStore>,
     events: Arc<dyn EventBus>,
     signer: UrlSigner,
+    /// Wakes idle workers of this process when a job is enqueued here.
+    job_signal: tokio::sync::Notify,
+    /// Bounds CPU-heavy work (image processing) to one task per core.
+    cpu: tokio::sync::Semaphore,
     uploads: UploadState,
     rate_limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
@@ -71,7 +81,15 @@ impl Shutter {
         Shutter {
             repo: deps.repo,
             files: deps.files,
+            media: deps.media,
+            jobs: deps.jobs,
             blobs: deps.blobs,
+            job_signal: tokio::sync::Notify::new(),
+            cpu: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            ),
             events: deps.events,
             signer: UrlSigner::new(deps.url_secret),
             uploads: UploadState::default(),

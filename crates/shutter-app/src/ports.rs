@@ -373,6 +373,9 @@ pub trait FileRepo: Send + Sync + 'static {
     ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
     /// Up to `limit` files still waiting for bytes whose upload window closed before `now`.
     async fn expired_uploads(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Id>>;
+    /// Up to `limit` files `uploading` whose row has not changed since `updated_before`: a
+    /// writer that records progress every 100 ms has stopped (its process died).
+    async fn stalled_uploads(&self, updated_before: Timestamp, limit: u32) -> RepoResult<Vec<Id>>;
     /// Which of the given ids still have a row.
     async fn existing_file_ids(&self, ids: &[Id]) -> RepoResult<Vec<Id>>;
     async fn usage(&self, owner_id: Id) -> RepoResult<Usage>;
@@ -731,14 +734,26 @@ pub trait MediaRepo: Send + Sync + 'static {
         new_files: Vec<NewFile>,
         attach: Vec<Id>,
         allowance: UploadAllowance,
-    ) -> RepoResult<Result<(shutter_core::model::PostRecord, Vec<shutter_core::model::FileRecord>), PostMediaRefusal>>;
+    ) -> RepoResult<
+        Result<
+            (
+                shutter_core::model::PostRecord,
+                Vec<shutter_core::model::FileRecord>,
+            ),
+            PostMediaRefusal,
+        >,
+    >;
     /// The media of each given post, by post then position.
     async fn media_of_posts(&self, post_ids: &[Id]) -> RepoResult<Vec<PostMedia>>;
     /// The post a file belongs to, if any.
     async fn post_of_file(&self, file_id: Id) -> RepoResult<Option<Id>>;
     /// Publishes a pending post whose photos are all `ready`, atomically (of two racing
     /// calls one publishes).
-    async fn publish_post_if_ready(&self, post_id: Id, now: Timestamp) -> RepoResult<PublishOutcome>;
+    async fn publish_post_if_ready(
+        &self,
+        post_id: Id,
+        now: Timestamp,
+    ) -> RepoResult<PublishOutcome>;
     /// A pending post becomes `failed`; `false` if it was not pending.
     async fn fail_post(&self, post_id: Id, now: Timestamp) -> RepoResult<bool>;
     /// Deletes a post with its media files and enqueues `delete_objects` for their bytes.

@@ -8,26 +8,48 @@ use shutter_core::model::{Comment, PostRecord};
 use shutter_core::{Id, Page, PageRequest};
 
 use crate::accounts::Principal;
-use crate::ports::{NewComment, NewPost};
+use crate::ports::{NewComment, NewPost, PostMedia, PostMediaRefusal};
 use crate::{AppError, AppResult, Shutter};
 
 /// How many of a post's newest comments come with it.
 pub const COMMENTS_PREVIEW: u32 = 3;
 
-/// A post as clients see it: the record plus its newest comments (newest first).
+/// A post as clients see it: the record, its photos (in order) and its newest comments
+/// (newest first).
 #[derive(Clone, Debug)]
 pub struct PostView {
     pub post: PostRecord,
+    pub media: Vec<MediaView>,
     pub comments_preview: Vec<Comment>,
+}
+
+/// A photo of a post with signed URLs of the original and of each variant.
+#[derive(Clone, Debug)]
+pub struct MediaView {
+    pub file: shutter_core::model::FileRecord,
+    pub url: Option<String>,
+    /// `(name, url, width, height)` of each variant, once the photo is ready.
+    pub variants: Vec<(String, String, u32, u32)>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct NewPostInput {
     pub caption: String,
-    /// Photo specs and already-uploaded files; photo posts are not accepted yet.
-    pub media_count: usize,
-    pub file_ids_count: usize,
+    /// Photos to upload with the post.
+    pub media: Vec<crate::files::NewFileInput>,
+    /// Files the author already uploaded (ready images).
+    pub file_ids: Vec<String>,
 }
+
+/// A created post and the upload tickets of its new photos, in order.
+#[derive(Clone, Debug)]
+pub struct CreatedPost {
+    pub view: PostView,
+    pub uploads: Vec<crate::files::UploadTicket>,
+}
+
+/// At most this many photos per post.
+pub const MAX_MEDIA: usize = 10;
 
 fn viewer_id(viewer: Option<&Principal>) -> Option<Id> {
     viewer.map(Principal::id)
@@ -40,34 +62,81 @@ fn visible_to(post: &PostRecord, viewer: Option<&Principal>) -> bool {
 }
 
 impl Shutter {
-    pub async fn create_post(&self, who: &Principal, input: NewPostInput) -> AppResult<PostView> {
+    pub async fn create_post(
+        &self,
+        who: &Principal,
+        input: NewPostInput,
+    ) -> AppResult<CreatedPost> {
         let caption = Caption::parse("caption", &input.caption)?;
-        if input.media_count > 0 || input.file_ids_count > 0 {
-            let field = if input.media_count > 0 {
-                "media"
-            } else {
-                "file_ids"
-            };
-            return Err(AppError::field(
-                field,
-                "photo posts are not supported by this server yet",
-            ));
+        if input.media.len() + input.file_ids.len() > MAX_MEDIA {
+            return Err(AppError::field("media", "a post has at most 10 photos"));
         }
-        let post = self
-            .repo
-            .create_post(NewPost {
-                id: Id::new(),
-                author_id: who.id(),
-                caption: caption.into_string(),
-                status: PostStatus::Published,
-                created_at: self.clock.now(),
-            })
+        for (i, m) in input.media.iter().enumerate() {
+            let ct = m
+                .content_type
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if !crate::accounts::POST_MEDIA_TYPES.contains(&ct.as_str()) {
+                return Err(AppError::new(
+                    shutter_core::ErrorCode::UnsupportedMediaType,
+                    format!("media[{i}]: post photos must be image/jpeg, image/png or image/webp"),
+                ));
+            }
+        }
+        let mut attach = Vec::with_capacity(input.file_ids.len());
+        for (i, raw) in input.file_ids.iter().enumerate() {
+            let id = raw
+                .parse::<Id>()
+                .map_err(|_| AppError::field(&format!("file_ids[{i}]"), "is not a file id"))?;
+            if attach.contains(&id) {
+                return Err(AppError::field(&format!("file_ids[{i}]"), "is given twice"));
+            }
+            attach.push(id);
+        }
+        let (new_files, allowance) =
+            self.prepare_files(who, &input.media, |i| format!("media[{i}]."))?;
+        let has_media = !new_files.is_empty() || !attach.is_empty();
+        let new_post = NewPost {
+            id: Id::new(),
+            author_id: who.id(),
+            caption: caption.into_string(),
+            status: if has_media {
+                PostStatus::Pending
+            } else {
+                PostStatus::Published
+            },
+            created_at: self.clock.now(),
+        };
+        let created = self
+            .media
+            .create_post_with_media(new_post, new_files, attach.clone(), allowance)
             .await?;
-        tracing::info!(post.id = %post.id, user.id = %who.id(), "post created");
-        Ok(PostView {
-            post,
-            comments_preview: Vec::new(),
-        })
+        let (post, files) = match created {
+            Ok(done) => done,
+            Err(PostMediaRefusal::Allowance(r)) => {
+                return Err(crate::files::allowance_error(r, allowance))
+            }
+            Err(PostMediaRefusal::FileUnavailable(id)) => {
+                let i = attach.iter().position(|a| *a == id).unwrap_or_default();
+                return Err(AppError::field(
+                    &format!("file_ids[{i}]"),
+                    "must be one of your ready JPEG, PNG or WebP files, not used by another post",
+                ));
+            }
+        };
+        tracing::info!(post.id = %post.id, user.id = %who.id(), photos = files.len() + attach.len(), "post created");
+        // Attached files only: the post can be published at once.
+        if files.is_empty() && !attach.is_empty() {
+            self.settle_post(post.id, who.id(), false)
+                .await
+                .map_err(|e| AppError::internal(anyhow::anyhow!(e.message)))?;
+        }
+        let uploads = files.iter().map(|f| self.upload_ticket(f)).collect();
+        let view = self.post(post.id, Some(who)).await?;
+        Ok(CreatedPost { view, uploads })
     }
 
     /// A post the viewer may see, or `not_found`.
@@ -114,7 +183,10 @@ impl Shutter {
                 "only the author or an admin may delete a post",
             ));
         }
-        self.repo.delete_post(id).await?;
+        self.media
+            .delete_post_with_media(id, self.clock.now())
+            .await?;
+        self.wake_workers();
         tracing::info!(post.id = %id, user.id = %who.id(), "post deleted");
         Ok(())
     }
@@ -137,7 +209,7 @@ impl Shutter {
         Ok(Page { items, next_cursor })
     }
 
-    /// Attaches each post's newest comments, with one query for the whole page.
+    /// Attaches each post's photos and newest comments, with one query each for the page.
     async fn with_previews(&self, posts: Vec<PostRecord>) -> AppResult<Vec<PostView>> {
         let ids: Vec<Id> = posts
             .iter()
@@ -150,16 +222,52 @@ impl Shutter {
                 by_post.entry(c.post_id).or_default().push(c);
             }
         }
+        let all_ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
+        let mut media: HashMap<Id, Vec<MediaView>> = HashMap::new();
+        if !all_ids.is_empty() {
+            for m in self.media.media_of_posts(&all_ids).await? {
+                media.entry(m.post_id).or_default().push(self.media_view(m));
+            }
+        }
         Ok(posts
             .into_iter()
             .map(|post| {
                 let comments_preview = by_post.remove(&post.id).unwrap_or_default();
+                let media = media.remove(&post.id).unwrap_or_default();
                 PostView {
                     post,
+                    media,
                     comments_preview,
                 }
             })
             .collect())
+    }
+
+    /// A post's photo with URLs signed for whoever may see the post: the URLs themselves are
+    /// the authorisation, like any signed download URL.
+    fn media_view(&self, m: PostMedia) -> MediaView {
+        let ready = m.file.status == shutter_core::domain::FileStatus::Ready;
+        let url = ready.then(|| self.content_url(&m.file, None));
+        let variants = if ready {
+            m.variants
+                .iter()
+                .map(|v| {
+                    (
+                        v.name.clone(),
+                        self.content_url(&m.file, Some(&v.name)),
+                        v.width,
+                        v.height,
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        MediaView {
+            file: m.file,
+            url,
+            variants,
+        }
     }
 
     pub async fn add_comment(

@@ -26,6 +26,11 @@ use crate::{AppError, AppResult, Shutter};
 
 /// How often progress is recorded and announced per file.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// An upload without progress for this long has lost its writer (see
+/// [`Shutter::recover_stalled_uploads`]).
+const STALLED_AFTER_MS: i64 = 60_000;
+/// At start-up on a shared database: any upload idle this long was cut off.
+pub const STALLED_AT_START_MS: i64 = 5_000;
 /// How much of the start of a file is kept in memory for sniffing and probing.
 const PREFIX_LEN: usize = 256 * 1024;
 /// The most of a file read to find an image's header behind its metadata.
@@ -115,6 +120,24 @@ impl ChunkHasher {
             ChunkChecksum::Sha1(d) | ChunkChecksum::Md5(d) | ChunkChecksum::Sha256(d) => d,
         };
         &got == want
+    }
+}
+
+/// Why a complete upload's content was refused.
+struct ContentProblem {
+    code: ErrorCode,
+    detail: String,
+    /// The image's pixel count, when that was the problem.
+    pixels: Option<u64>,
+}
+
+impl ContentProblem {
+    fn mismatch(detail: String) -> Self {
+        ContentProblem {
+            code: ErrorCode::ContentMismatch,
+            detail,
+            pixels: None,
+        }
     }
 }
 
@@ -296,26 +319,64 @@ impl Shutter {
         }
         let (width, height) = match self.check_content(file, &digests.prefix).await {
             Ok(dims) => dims,
-            Err((code, detail)) => return Err(self.fail_upload(file, code, detail).await),
+            Err(problem) => {
+                let err = self.fail_upload(file, problem.code, problem.detail).await;
+                return Err(match problem.pixels {
+                    Some(actual) => {
+                        err.with_limit("max_pixels", self.config.media.max_pixels, actual)
+                    }
+                    None => err,
+                });
+            }
         };
         let key = blob_key(file.id);
         self.blobs.commit_partial(&key).await.map_err(blob_error)?;
         self.forget_upload_state(file.id);
-        let result = UploadResult {
-            sha256,
-            md5,
-            status: FileStatus::Ready,
-            width,
-            height,
+        let now = self.clock.now();
+        // JPEG, PNG and WebP get variants: they go to `processing` with their job enqueued in
+        // the same transaction; everything else is ready now.
+        let processable =
+            shutter_core::domain::ContentType::parse("content_type", &file.content_type)
+                .is_ok_and(|ct| ct.is_processable_image());
+        let completed = if processable {
+            let premium = self
+                .repo
+                .user_by_id(file.owner_id)
+                .await?
+                .is_some_and(|u| u.tier == shutter_core::domain::Tier::Premium);
+            let job = crate::ports::process_file_job(file.id, if premium { 10 } else { 0 }, now);
+            let result = UploadResult {
+                sha256,
+                md5,
+                status: FileStatus::Processing,
+                width,
+                height,
+            };
+            let done = self
+                .media
+                .complete_upload_for_processing(file.id, result, job, now)
+                .await?;
+            self.wake_workers();
+            done
+        } else {
+            let result = UploadResult {
+                sha256,
+                md5,
+                status: FileStatus::Ready,
+                width,
+                height,
+            };
+            self.files.complete_upload(file.id, result, now).await?
         };
-        match self
-            .files
-            .complete_upload(file.id, result, self.clock.now())
-            .await?
-        {
+        match completed {
             Some(done) => {
-                tracing::info!(file.id = %done.id, size = done.size, "upload complete");
-                self.publish(&done, EventKind::FileReady).await;
+                tracing::info!(file.id = %done.id, size = done.size, status = done.status.as_str(), "upload complete");
+                let kind = if processable {
+                    EventKind::FileProcessing
+                } else {
+                    EventKind::FileReady
+                };
+                self.publish(&done, kind).await;
                 Ok(done)
             }
             None => {
@@ -332,7 +393,7 @@ impl Shutter {
         &self,
         file: &FileRecord,
         prefix: &[u8],
-    ) -> Result<(Option<u32>, Option<u32>), (ErrorCode, String)> {
+    ) -> Result<(Option<u32>, Option<u32>), ContentProblem> {
         let declared = file.content_type.as_str();
         let declared_image = matches!(
             declared,
@@ -341,10 +402,9 @@ impl Shutter {
         let sniffed = shutter_media::sniff(prefix);
         if declared_image && sniffed != Some(declared) {
             let found = sniffed.unwrap_or("unrecognised bytes");
-            return Err((
-                ErrorCode::ContentMismatch,
-                format!("declared {declared} but the bytes are {found}"),
-            ));
+            return Err(ContentProblem::mismatch(format!(
+                "declared {declared} but the bytes are {found}"
+            )));
         }
         if !declared_image {
             return Ok((None, None));
@@ -365,18 +425,16 @@ impl Shutter {
             }
         }
         let info = probed.map_err(|e| {
-            (
-                ErrorCode::ContentMismatch,
-                format!("the image header is unreadable: {e}"),
-            )
+            ContentProblem::mismatch(format!("the image header is unreadable: {e}"))
         })?;
         let pixels = u64::from(info.width) * u64::from(info.height);
         let max = self.config.media.max_pixels;
         if pixels > max {
-            return Err((
-                ErrorCode::ImageTooLarge,
-                format!("the image has {pixels} pixels; at most {max} are allowed"),
-            ));
+            return Err(ContentProblem {
+                code: ErrorCode::ImageTooLarge,
+                detail: format!("the image has {pixels} pixels; at most {max} are allowed"),
+                pixels: Some(pixels),
+            });
         }
         Ok((Some(info.display_width()), Some(info.display_height())))
     }
@@ -699,12 +757,7 @@ impl Shutter {
             return Err(AppError::not_found("upload"));
         }
         let _guard = self.lock_upload(id)?;
-        self.files.delete_file(id).await?;
-        self.forget_upload_state(id);
-        if let Err(e) = self.blobs.delete(&blob_key(id)).await {
-            tracing::warn!(file.id = %id, error = %e, "deleting a terminated upload's bytes failed; the sweeper will retry");
-        }
-        Ok(())
+        self.remove_file(id).await
     }
 
     /// The file whose bytes (or a variant's) the caller or a signed URL may read.
@@ -789,9 +842,50 @@ impl Shutter {
         self.blobs.get(&key, range).await.map_err(blob_error)
     }
 
+    /// Uploads left `uploading` by a process that died go back to `pending` at their durable
+    /// offset (the smaller of the recorded progress and the partial object's length), so a
+    /// PUT can be retried and tus resumes. `idle_ms`: how long without progress counts as dead
+    /// (live writers record progress every 100 ms). Returns how many were recovered.
+    pub async fn recover_stalled_uploads(&self, idle_ms: i64) -> AppResult<usize> {
+        let now = self.clock.now();
+        let stalled = self
+            .files
+            .stalled_uploads(now.plus_millis(-idle_ms), 500)
+            .await?;
+        let mut recovered = 0;
+        for id in stalled {
+            let busy_here = self
+                .uploads
+                .busy
+                .lock()
+                .map(|b| b.contains(&id))
+                .unwrap_or(true);
+            if busy_here {
+                continue;
+            }
+            let Some(file) = self.files.file_by_id(id).await? else {
+                continue;
+            };
+            let on_disk = self
+                .blobs
+                .partial_len(&blob_key(id))
+                .await
+                .map_err(blob_error)?
+                .unwrap_or(0);
+            let durable = file.bytes_received.min(on_disk);
+            self.forget_upload_state(id);
+            self.files.pause_upload(id, durable, now).await?;
+            tracing::info!(file.id = %id, offset = durable, "interrupted upload recovered");
+            recovered += 1;
+        }
+        Ok(recovered)
+    }
+
     /// One pass of the sweeper: uploads whose window closed fail with `upload_expired` and
-    /// lose their bytes; objects whose file row is gone are removed. Returns how many of each.
+    /// lose their bytes; objects whose file row is gone are removed; uploads whose writer died
+    /// are recovered. Returns how many expired and how many orphans were removed.
     pub async fn sweep_once(&self) -> AppResult<(usize, usize)> {
+        self.recover_stalled_uploads(STALLED_AFTER_MS).await?;
         let now = self.clock.now();
         let expired = self.files.expired_uploads(now, 500).await?;
         for id in &expired {

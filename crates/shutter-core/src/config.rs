@@ -106,6 +106,9 @@ impl Config {
                 ));
             }
         }
+        if self.jobs.lease.0 < Duration::from_millis(300) {
+            return Err(ConfigError::new("jobs.lease", "must be at least 300ms"));
+        }
         if self.storage.sweep_interval.0.is_zero() {
             return Err(ConfigError::new(
                 "storage.sweep_interval",
@@ -431,11 +434,36 @@ impl Default for MediaConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
     /// Worker count; the number of cores when unset.
     pub workers: Option<usize>,
+    /// How long a claimed job is reserved for its worker; a crashed worker's job is taken
+    /// again after this. Running jobs extend it every third of its length.
+    pub lease: DurationValue,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            workers: None,
+            lease: DurationValue::secs(60),
+        }
+    }
+}
+
+impl JobsConfig {
+    /// Workers to run: the configured count, else the number of cores.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            })
+            .max(1)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

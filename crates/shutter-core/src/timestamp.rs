@@ -30,6 +30,10 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(secs.saturating_mul(1000)))
     }
 
+    pub fn plus_millis(&self, ms: i64) -> Self {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
     pub fn unix_seconds(&self) -> i64 {
         self.0.div_euclid(1000)
     }

@@ -24,8 +24,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API server.
+    /// Run the API server, with job workers in the same process.
     Serve,
+    /// Run job workers only (scale processing out; several may share one database).
+    Worker,
+    /// Inspect and retry background jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Apply database migrations and exit.
     Migrate,
     /// Check the configuration, the database and the data directory, then exit.
@@ -33,6 +38,24 @@ pub enum Command {
     /// Administrative changes to users.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest first (dead-lettered ones by default).
+    List {
+        /// queued, running, done, dead or all.
+        #[arg(long, default_value = "dead")]
+        status: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue dead-lettered jobs again: one by id, or all with --all.
+    Retry {
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +102,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let app = crate::startup::Application::build(config).await?;
             app.run_until_stopped().await?;
         }
+        Command::Worker => crate::startup::run_worker(config).await?,
+        Command::Jobs(jobs) => return run_jobs_command(jobs, config).await,
         Command::Migrate => {
             crate::startup::open_repo(&config).await?;
             println!("migrations applied to {}", redact(&config.database_url()));
@@ -122,6 +147,68 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_jobs_command(command: JobsCommand, config: Config) -> anyhow::Result<ExitCode> {
+    use shutter_app::ports::JobStatus;
+    let app = crate::startup::build_app(config).await?;
+    match command {
+        JobsCommand::List { status, limit } => {
+            let status = match status.as_str() {
+                "all" => None,
+                s => match JobStatus::parse(s) {
+                    Some(st) => Some(st),
+                    None => {
+                        eprintln!("shutter: --status must be queued, running, done, dead or all");
+                        return Ok(ExitCode::from(2));
+                    }
+                },
+            };
+            let jobs = app
+                .list_jobs(status, limit)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            println!(
+                "{:<36}  {:<15}  {:<7}  {:>8}  {:<24}  last error",
+                "id", "kind", "status", "attempts", "created"
+            );
+            for j in &jobs {
+                println!(
+                    "{:<36}  {:<15}  {:<7}  {:>4}/{:<3}  {:<24}  {}",
+                    j.id.to_string(),
+                    j.kind,
+                    j.status.as_str(),
+                    j.attempts,
+                    j.max_attempts,
+                    j.created_at.to_string(),
+                    j.last_error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} job(s)", jobs.len());
+        }
+        JobsCommand::Retry { id, all } => {
+            let id = match (id, all) {
+                (Some(raw), false) => match raw.parse() {
+                    Ok(id) => Some(id),
+                    Err(_) => {
+                        eprintln!("shutter: {raw} is not a job id");
+                        return Ok(ExitCode::from(2));
+                    }
+                },
+                (None, true) => None,
+                _ => {
+                    eprintln!("shutter: give a job id or --all");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let n = app
+                .retry_dead_jobs(id)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.detail))?;
+            println!("{n} job(s) queued again");
         }
     }
     Ok(ExitCode::SUCCESS)

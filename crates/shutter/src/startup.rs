@@ -46,6 +46,8 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
     Ok(Arc::new(Shutter::new(Deps {
         repo: db.repo(),
         files: db.file_repo(),
+        media: db.media_repo(),
+        jobs: db.job_queue(),
         blobs,
         events: Arc::new(InProcessEventBus::new()),
         rate_limiter: Arc::new(InProcessRateLimiter::new(clock.clone())),
@@ -56,9 +58,65 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
     })))
 }
 
-/// Runs the sweeper every `storage.sweep_interval` until the process ends.
-fn spawn_sweeper(app: Arc<Shutter>) {
+/// Records queue depth and age in the metrics every few seconds.
+fn spawn_queue_metrics(app: Arc<Shutter>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            app.record_queue_metrics().await;
+        }
+    });
+}
+
+/// Runs `jobs.workers` workers until `stop` turns true.
+pub fn spawn_workers(
+    app: Arc<Shutter>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let count = app.config().jobs.worker_count();
+    tracing::info!(workers = count, "starting job workers");
+    tokio::spawn(app.run_workers(count, stop))
+}
+
+/// `shutter worker`: job workers (and the sweeper) without the HTTP server, until SIGTERM.
+pub async fn run_worker(config: Config) -> anyhow::Result<()> {
+    let shutdown_timeout = config.server.shutdown_timeout.get();
+    let app = build_app(config).await?;
+    start_sweeper(app.clone()).await;
+    spawn_queue_metrics(app.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = spawn_workers(app, stop_rx);
+    shutdown_signal().await;
+    tracing::info!("shutdown requested; finishing running jobs");
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(shutdown_timeout, workers)
+        .await
+        .is_err()
+    {
+        tracing::warn!("running jobs did not finish in time; their leases will expire and another worker will take them");
+    }
+    Ok(())
+}
+
+/// Recovers the uploads a previous run left cut off, then runs the sweeper every
+/// `storage.sweep_interval` until the process ends.
+async fn start_sweeper(app: Arc<Shutter>) {
     let interval = app.config().storage.sweep_interval.get();
+    // On SQLite this process is the only API node, so every upload still marked `uploading`
+    // at start was cut off; on PostgreSQL other nodes may be mid-upload, so only uploads idle
+    // for a while are taken to be dead.
+    let single_node = app.config().database_url().starts_with("sqlite:");
+    let idle_ms = if single_node {
+        0
+    } else {
+        shutter_app::uploads::STALLED_AT_START_MS
+    };
+    match app.recover_stalled_uploads(idle_ms).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(uploads = n, "recovered interrupted uploads"),
+        Err(e) => tracing::warn!(error = %e.detail, "recovering interrupted uploads failed"),
+    }
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,6 +134,7 @@ pub struct Application {
     port: u16,
     listener: TcpListener,
     router: axum::Router,
+    app: Arc<Shutter>,
     shutdown_timeout: std::time::Duration,
 }
 
@@ -92,13 +151,13 @@ impl Application {
         }
         let shutdown_timeout = config.server.shutdown_timeout.get();
         let app = build_app(config).await?;
-        spawn_sweeper(app.clone());
-        let router = shutter_api::router(app, shutter_api::telemetry::metrics_handle());
+        let router = shutter_api::router(app.clone(), shutter_api::telemetry::metrics_handle());
         tracing::info!(listen = %addr, "shutter listening");
         Ok(Application {
             port: addr.port(),
             listener,
             router,
+            app,
             shutdown_timeout,
         })
     }
@@ -107,10 +166,14 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops accepting and lets in-flight requests
-    /// finish, for at most `server.shutdown_timeout`.
+    /// Serves (with in-process job workers and the sweeper) until SIGTERM or SIGINT, then
+    /// stops accepting and lets in-flight requests and running jobs finish, for at most
+    /// `server.shutdown_timeout`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        start_sweeper(self.app.clone()).await;
+        spawn_queue_metrics(self.app.clone());
+        let workers = spawn_workers(self.app.clone(), stop_rx.clone());
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -125,9 +188,16 @@ impl Application {
         }
         tracing::info!("shutdown requested; finishing in-flight requests");
         let _ = stop_tx.send(true);
-        match tokio::time::timeout(self.shutdown_timeout, server).await {
+        let drained = async {
+            let served = server.await;
+            let _ = workers.await;
+            served
+        };
+        match tokio::time::timeout(self.shutdown_timeout, drained).await {
             Ok(result) => result.context("serving HTTP")?,
-            Err(_) => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
+            Err(_) => {
+                tracing::warn!("in-flight requests or jobs did not finish in time; stopping anyway")
+            }
         }
         tracing::info!("shutter stopped");
         Ok(())

@@ -86,9 +86,12 @@ where
     responses(
         (status = 201, body = CreatePostResponse),
         (status = 400, description = "validation_failed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "quota_exceeded", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "conflict: the first request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "file_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type: post photos must be JPEG, PNG or WebP", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "rate_limited (posts per minute of the tier)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (posts per minute of the tier) / too_many_uploads", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_post(
     State(state): State<AppState>,
@@ -108,16 +111,30 @@ pub async fn create_post(
     let req: CreatePostRequest = parse_json(&body).map_err(|e| with_rate(e, rate))?;
     let input = NewPostInput {
         caption: req.caption,
-        media_count: req.media.map_or(0, |m| m.len()),
-        file_ids_count: req.file_ids.map_or(0, |f| f.len()),
+        media: req
+            .media
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| shutter_app::files::NewFileInput {
+                filename: m.filename,
+                size: m.size,
+                content_type: m.content_type,
+                sha256: m.sha256,
+                md5: m.md5,
+                visibility: None,
+                tags: Vec::new(),
+            })
+            .collect(),
+        file_ids: req.file_ids.unwrap_or_default(),
     };
     let result = idempotent(&state, &who, (&method, &uri, &headers, &body), || async {
-        let view = state.app.create_post(&who, input).await?;
+        let created = state.app.create_post(&who, input).await?;
+        let uploads = created.uploads.into_iter().map(Into::into).collect();
         Ok((
             StatusCode::CREATED,
             CreatePostResponse {
-                post: view.into(),
-                uploads: Vec::new(),
+                post: created.view.into(),
+                uploads,
             },
         ))
     })
