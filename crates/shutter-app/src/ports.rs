@@ -134,7 +134,9 @@ pub trait Repo: Send + Sync + 'static {
     async fn set_tier(&self, id: Id, tier: Tier) -> RepoResult<Option<User>>;
     async fn set_role(&self, id: Id, role: Role) -> RepoResult<Option<User>>;
     /// Deletes the user and everything they own (posts, comments on and by them, refresh
-    /// tokens, idempotency records), keeping other users' counters exact. `false` if absent.
+    /// tokens, idempotency records, file rows), keeping other users' counters exact. `false`
+    /// if absent. The files' bytes are not touched: `MediaRepo::delete_user_with_objects`
+    /// also enqueues their erasure.
     async fn delete_user(&self, id: Id) -> RepoResult<bool>;
 
     // --- refresh tokens ---
@@ -345,8 +347,9 @@ pub trait FileRepo: Send + Sync + 'static {
         change: FileChange,
         now: Timestamp,
     ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
-    /// Deletes the file's row; `false` if absent. (Its bytes are removed by the caller or
-    /// the sweeper.)
+    /// Deletes the file's row; `false` if absent; `RepoError::Conflict("file_in_use")` if a
+    /// post uses it. (Its bytes are removed by the caller or the sweeper;
+    /// `MediaRepo::delete_file_unless_used` also enqueues their erasure.)
     async fn delete_file(&self, id: Id) -> RepoResult<bool>;
     /// Moves a file from `pending` (or `uploading`, for a resumed upload) to `uploading`.
     /// `false` when it is in another state: the caller answers `conflict`.
@@ -692,7 +695,8 @@ pub enum PostMediaRefusal {
 pub enum PublishOutcome {
     /// Every photo is ready: the post is now published (and counted in `posts_count`).
     Published(shutter_core::model::PostRecord),
-    /// Some photos are still processing.
+    /// Some photos are not ready (still uploading or processing, or failed: the caller fails
+    /// the post for those).
     StillPending,
     /// The post is not pending (already published or failed, or gone): nothing changed.
     NotPending,

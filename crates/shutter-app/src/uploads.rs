@@ -234,6 +234,15 @@ impl Shutter {
         AppError::new(code, detail)
     }
 
+    /// More bytes than declared arrived: the upload fails at once with `file_too_large`.
+    async fn too_large(&self, file: &FileRecord, received: u64) -> AppError {
+        let detail = format!("more than the declared {} bytes were sent", file.size);
+        let err = self
+            .fail_upload(file, ErrorCode::FileTooLarge, detail)
+            .await;
+        err.with_limit("declared_size", file.size, received)
+    }
+
     /// Streams `body` into `writer` until it ends, updating digests, counting against the
     /// declared size and announcing progress at most every 100 ms.
     async fn ingest(
@@ -528,14 +537,7 @@ impl Shutter {
             Ok(()) => {}
             Err(IngestStop::TooLarge) => {
                 drop(writer);
-                let err = self
-                    .fail_upload(
-                        &file,
-                        ErrorCode::FileTooLarge,
-                        format!("more than the declared {} bytes were sent", file.size),
-                    )
-                    .await;
-                return Err(err.with_limit("declared_size", file.size, digests.len + 1));
+                return Err(self.too_large(&file, digests.len + 1).await);
             }
             Err(stop) => {
                 // Interrupted: nothing half-written is kept; the same URL may be used again.
@@ -640,14 +642,7 @@ impl Shutter {
             Ok(()) => {}
             Err(IngestStop::TooLarge) => {
                 drop(writer);
-                let err = self
-                    .fail_upload(
-                        &file,
-                        ErrorCode::FileTooLarge,
-                        format!("more than the declared {} bytes were sent", file.size),
-                    )
-                    .await;
-                return Err(err.with_limit("declared_size", file.size, digests.len + 1));
+                return Err(self.too_large(&file, digests.len + 1).await);
             }
             Err(IngestStop::Body(e)) => {
                 // Keep what arrived: that is the point of a resumable upload.
