@@ -631,6 +631,9 @@ pub mod job_kinds {
     pub const PROCESS_FILE: &str = "process_file";
     /// `{"file_ids": ["…"]}`: delete the stored bytes of files whose rows are gone.
     pub const DELETE_OBJECTS: &str = "delete_objects";
+    /// `{"post_id": "…", "after": "…"|null}`: push a published post into followers' feeds, a
+    /// batch at a time (each job enqueues the next batch).
+    pub const FANOUT_POST: &str = "fanout_post";
 }
 
 /// Default attempts before a job is dead-lettered.
@@ -777,4 +780,93 @@ pub enum FileDeletion {
     /// A post uses it: `conflict`.
     InUse,
     Missing,
+}
+
+// ---------------------------------------------------------------------------------------
+// Social graph, likes and feeds
+// ---------------------------------------------------------------------------------------
+
+/// One step of fanning a post out into followers' feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanoutStep {
+    /// Entries were written for a batch of followers; continue after `last_follower`.
+    More { last_follower: Id, rows: u64 },
+    /// The last batch was written (`rows` in it) and the post is marked fanned out.
+    Done { rows: u64 },
+    /// Nothing to do: the post is gone, not published, already fanned out, or its author
+    /// has `threshold` followers or more (their posts are pulled at read time instead).
+    Skipped,
+}
+
+/// Follows, likes and feeds.
+///
+/// The home feed is hybrid: a post is *pushed* (copied into `feed_entries` of each follower)
+/// by `fanout_post` jobs when its author has fewer followers than the threshold, and is
+/// marked fanned out when done. A feed page merges, under one `(created_at, id)` keyset, the
+/// reader's entries, the reader's own posts, and the published posts of followed authors
+/// that are not fanned out (big accounts, and posts whose fan-out has not finished). So a
+/// post shows at once, never twice, and crossing the threshold in either direction needs no
+/// repair.
+#[async_trait]
+pub trait SocialRepo: Send + Sync + 'static {
+    /// Follows `followee`; idempotent (`false` if already following). Counters exact; the
+    /// follower's feed gets entries for the followee's `backfill` newest fanned-out
+    /// published posts. `Conflict("missing_reference")` if either user is absent.
+    async fn follow(
+        &self,
+        follower: Id,
+        followee: Id,
+        now: Timestamp,
+        backfill: u32,
+    ) -> RepoResult<bool>;
+    /// Unfollows; idempotent. Removes the followee's entries from the follower's feed.
+    async fn unfollow(&self, follower: Id, followee: Id) -> RepoResult<bool>;
+    /// Who follows `user`, newest follow first.
+    async fn followers(
+        &self,
+        user: Id,
+        page: PageRequest,
+    ) -> RepoResult<Page<shutter_core::model::UserSummary>>;
+    /// Whom `user` follows, newest follow first.
+    async fn following(
+        &self,
+        user: Id,
+        page: PageRequest,
+    ) -> RepoResult<Page<shutter_core::model::UserSummary>>;
+    /// Likes a post; idempotent (`false` if already liked). Does not touch `like_count`: the
+    /// counter is brought up to date by `recount_likes`, so a like storm on one post does
+    /// not queue every request on that post's row.
+    async fn like(&self, post: Id, user: Id, now: Timestamp) -> RepoResult<bool>;
+    async fn unlike(&self, post: Id, user: Id) -> RepoResult<bool>;
+    /// Who liked a post, newest like first.
+    async fn likers(
+        &self,
+        post: Id,
+        page: PageRequest,
+    ) -> RepoResult<Page<shutter_core::model::UserSummary>>;
+    /// Sets each post's `like_count` to its number of likes.
+    async fn recount_likes(&self, posts: &[Id]) -> RepoResult<()>;
+    /// A page of `user`'s home feed (see the trait's doc), newest first, with `liked_by_me`
+    /// for `user`.
+    async fn feed(
+        &self,
+        user: Id,
+        page: PageRequest,
+    ) -> RepoResult<Page<shutter_core::model::PostRecord>>;
+    /// Recent published posts of everyone, newest first.
+    async fn explore(
+        &self,
+        viewer: Option<Id>,
+        page: PageRequest,
+    ) -> RepoResult<Page<shutter_core::model::PostRecord>>;
+    /// Writes feed entries of `post` for up to `batch` followers after `after` (by follower
+    /// id), if the author has fewer than `threshold` followers; marks the post fanned out
+    /// with the last batch.
+    async fn fanout_batch(
+        &self,
+        post: Id,
+        after: Option<Id>,
+        batch: u32,
+        threshold: u64,
+    ) -> RepoResult<FanoutStep>;
 }
