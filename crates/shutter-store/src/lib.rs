@@ -1,15 +1,16 @@
-//! Shutter's metadata storage: the [`Repo`], [`FileRepo`], [`JobQueue`] and [`MediaRepo`]
-//! ports on SQLite (the embedded default) and on PostgreSQL (scale-out), with the migrations
-//! of each dialect.
+//! Shutter's metadata storage: the [`Repo`], [`FileRepo`], [`JobQueue`], [`MediaRepo`] and
+//! [`SocialRepo`] ports on SQLite (the embedded default) and on PostgreSQL (scale-out), with
+//! the migrations of each dialect.
 //!
 //! Start with [`open`], run [`Database::migrate`], then hand [`Database::repo`],
-//! [`Database::file_repo`], [`Database::job_queue`] and [`Database::media_repo`] to the use
-//! cases. Both adapters run the same SQL (`queries.rs`) through one implementation per port
-//! (`repo.rs`, `files.rs`, `jobs.rs`, `media.rs`); `tests/conformance` proves they behave the
-//! same.
+//! [`Database::file_repo`], [`Database::job_queue`], [`Database::media_repo`] and
+//! [`Database::social_repo`] to the use cases. Both adapters run the same SQL (`queries.rs`)
+//! through one implementation per port (`repo.rs`, `files.rs`, `jobs.rs`, `media.rs`,
+//! `social.rs`); `tests/conformance` proves they behave the same.
 //!
 //! **Invariant:** all SQL of Shutter lives in this crate, and every `Repo`, `FileRepo` and
-//! `MediaRepo` method is one transaction that keeps the stored counters exact. A job that must follow a
+//! `MediaRepo` method is one transaction that keeps the stored counters exact (`SocialRepo`
+//! too, except `like_count`, which lags the likes until `SocialRepo::recount_likes`). A job that must follow a
 //! state change is enqueued in that change's transaction (`insert_job`, see `jobs.rs`).
 
 mod dialect;
@@ -19,6 +20,7 @@ mod jobs;
 mod media;
 mod queries;
 mod repo;
+mod social;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use shutter_app::ports::{FileRepo, JobQueue, MediaRepo, Repo};
+use shutter_app::ports::{FileRepo, JobQueue, MediaRepo, Repo, SocialRepo};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -154,6 +156,14 @@ impl Database {
 
     /// The [`MediaRepo`] adapter over this database's pool.
     pub fn media_repo(&self) -> Arc<dyn MediaRepo> {
+        match &self.pool {
+            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+        }
+    }
+
+    /// The [`SocialRepo`] adapter over this database's pool.
+    pub fn social_repo(&self) -> Arc<dyn SocialRepo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),

@@ -30,6 +30,25 @@ macro_rules! before_cursor {
     };
 }
 
+/// The same keyset condition on any `(time, id)` column pair, for listings whose key is not
+/// the listed row's own `created_at` and `id` (a follow's time and the other user's id, a
+/// feed entry's post).
+macro_rules! before_key {
+    ($time:literal, $id:literal) => {
+        concat!(
+            " AND ",
+            $time,
+            " <= ? AND (",
+            $time,
+            " < ? OR (",
+            $time,
+            " = ? AND ",
+            $id,
+            " < ?))"
+        )
+    };
+}
+
 /// Every column of a file (alias `f`) that a `FileRecord` is read from, for the inner
 /// query of [`FILE_ROWS_HEAD`] and [`MEDIA_ROWS_HEAD`].
 macro_rules! file_columns {
@@ -67,7 +86,10 @@ pub const SET_ROLE: &str = "UPDATE users SET role = ? WHERE id = ?";
 pub const DELETE_USER_UNCOMMENT: &str = "UPDATE posts SET comment_count = comment_count - \
      (SELECT COUNT(*) FROM comments c WHERE c.post_id = posts.id AND c.author_id = ?) \
      WHERE author_id <> ? AND id IN (SELECT post_id FROM comments WHERE author_id = ?)";
-pub const DELETE_USER_UNLIKE: &str = "UPDATE posts SET like_count = like_count - 1 \
+/// `like_count` lags the likes (see [`RECOUNT_LIKES`]), so it is recounted without the
+/// user's likes rather than decremented.
+pub const DELETE_USER_UNLIKE: &str = "UPDATE posts SET like_count = \
+     (SELECT COUNT(*) FROM likes l WHERE l.post_id = posts.id AND l.user_id <> ?) \
      WHERE author_id <> ? AND id IN (SELECT post_id FROM likes WHERE user_id = ?)";
 pub const DELETE_USER_UNFOLLOW: &str = "UPDATE users SET followers_count = followers_count - 1 \
      WHERE id <> ? AND id IN (SELECT followee_id FROM follows WHERE follower_id = ?)";
@@ -385,5 +407,114 @@ pub const JOB_STATS: &str = "SELECT \
 
 /// A done job's `updated_at` is when it finished.
 pub const PRUNE_DONE_JOBS: &str = "DELETE FROM jobs WHERE status = 'done' AND updated_at < ?";
+
+// --- follows, likes, feeds ---
+
+/// Followed by the dialect's `LOCK_FOLLOWER` or `LOCK_FOLLOWEE`: the two users of a follow are
+/// locked in id order, so `A → B` and `B → A` (or a follow and a fan-out) never wait on each
+/// other in opposite orders.
+pub const FOLLOW_PARTY: &str = "SELECT id FROM users WHERE id = ?";
+pub const INSERT_FOLLOW: &str = "INSERT INTO follows (follower_id, followee_id, created_at) \
+     VALUES (?, ?, ?) ON CONFLICT (follower_id, followee_id) DO NOTHING";
+pub const DELETE_FOLLOW: &str = "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?";
+/// Binds: +1 or -1, the user.
+pub const BUMP_FOLLOWING_COUNT: &str =
+    "UPDATE users SET following_count = following_count + ? WHERE id = ?";
+pub const BUMP_FOLLOWERS_COUNT: &str =
+    "UPDATE users SET followers_count = followers_count + ? WHERE id = ?";
+/// A new follower gets entries for the followee's newest fanned-out posts (the others are
+/// pulled at read time anyway). Binds: the follower, the followee, how many.
+pub const BACKFILL_FEED: &str =
+    "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
+     SELECT ?, p.id, p.author_id, p.created_at FROM posts p \
+     WHERE p.author_id = ? AND p.status = 'published' AND p.fanned_out \
+     ORDER BY p.created_at DESC, p.id DESC LIMIT ? \
+     ON CONFLICT (user_id, post_id) DO NOTHING";
+pub const UNFEED_AUTHOR: &str = "DELETE FROM feed_entries WHERE user_id = ? AND author_id = ?";
+
+/// A page of users next to the time that orders them (a follow's or a like's), under the
+/// `author_*` names a post's author has, so one mapping reads both. Each is followed by its
+/// `…_BEFORE_CURSOR` when there is a cursor, then its `…_NEWEST_FIRST`.
+pub const FOLLOWERS: &str = "SELECT u.id AS author_id, u.username AS author_username, \
+     u.display_name AS author_display_name, f.created_at AS listed_at \
+     FROM follows f JOIN users u ON u.id = f.follower_id WHERE f.followee_id = ?";
+pub const FOLLOWERS_BEFORE_CURSOR: &str = before_key!("f.created_at", "f.follower_id");
+pub const FOLLOWERS_NEWEST_FIRST: &str = " ORDER BY f.created_at DESC, f.follower_id DESC LIMIT ?";
+pub const FOLLOWING: &str = "SELECT u.id AS author_id, u.username AS author_username, \
+     u.display_name AS author_display_name, f.created_at AS listed_at \
+     FROM follows f JOIN users u ON u.id = f.followee_id WHERE f.follower_id = ?";
+pub const FOLLOWING_BEFORE_CURSOR: &str = before_key!("f.created_at", "f.followee_id");
+pub const FOLLOWING_NEWEST_FIRST: &str = " ORDER BY f.created_at DESC, f.followee_id DESC LIMIT ?";
+pub const LIKERS: &str = "SELECT u.id AS author_id, u.username AS author_username, \
+     u.display_name AS author_display_name, l.created_at AS listed_at \
+     FROM likes l JOIN users u ON u.id = l.user_id WHERE l.post_id = ?";
+pub const LIKERS_BEFORE_CURSOR: &str = before_key!("l.created_at", "l.user_id");
+pub const LIKERS_NEWEST_FIRST: &str = " ORDER BY l.created_at DESC, l.user_id DESC LIMIT ?";
+
+/// Likes touch only `likes`: no counter row is written, so likes of one post never queue.
+pub const INSERT_LIKE: &str = "INSERT INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?) \
+     ON CONFLICT (post_id, user_id) DO NOTHING";
+pub const DELETE_LIKE: &str = "DELETE FROM likes WHERE post_id = ? AND user_id = ?";
+/// Followed by `(?, ?, …)` with one placeholder per post.
+pub const RECOUNT_LIKES: &str = "UPDATE posts SET like_count = \
+     (SELECT COUNT(*) FROM likes l WHERE l.post_id = posts.id) WHERE id IN ";
+
+/// A home feed page, one statement: [`POST_COLUMNS`] (the reader is the viewer), then this
+/// head, the three branches — each completed by its cursor condition when there is one and by
+/// [`FEED_BRANCH_TAIL`], so each walks its own index in order and stops after the page —, and
+/// [`FEED_TAIL`]. `UNION` drops a post that is both an entry and pulled (its fan-out is under
+/// way); both carry the post's own `created_at`, so the rows are equal.
+pub const FEED_HEAD: &str = " JOIN (";
+/// The reader's pushed entries (of published posts only, whatever happens to a post).
+pub const FEED_ENTRIES: &str =
+    "SELECT id, created_at FROM (SELECT fe.post_id AS id, fe.created_at \
+     FROM feed_entries fe JOIN posts ep ON ep.id = fe.post_id \
+     WHERE fe.user_id = ? AND ep.status = 'published'";
+pub const FEED_ENTRIES_BEFORE_CURSOR: &str = before_key!("fe.created_at", "fe.post_id");
+pub const FEED_ENTRIES_NEWEST_FIRST: &str =
+    " ORDER BY fe.created_at DESC, fe.post_id DESC LIMIT ?) e UNION ";
+/// The reader's own published posts.
+pub const FEED_OWN: &str = "SELECT id, created_at FROM (SELECT p.id, p.created_at FROM posts p \
+     WHERE p.author_id = ? AND p.status = 'published'";
+/// The published posts of followed authors that are not fanned out; the condition is the
+/// `posts_pull` index's, word for word.
+pub const FEED_PULLED: &str = " UNION SELECT id, created_at FROM (SELECT p.id, p.created_at \
+     FROM follows f JOIN posts p ON p.author_id = f.followee_id \
+     WHERE f.follower_id = ? AND p.status = 'published' AND NOT p.fanned_out";
+/// Closes [`FEED_OWN`]'s and [`FEED_PULLED`]'s subquery.
+pub const FEED_BRANCH_TAIL: &str = " ORDER BY p.created_at DESC, p.id DESC LIMIT ?) b";
+pub const FEED_TAIL: &str = ") k ON k.id = p.id ORDER BY p.created_at DESC, p.id DESC LIMIT ?";
+
+/// Explore: [`POST_COLUMNS`], this, [`POSTS_BEFORE_CURSOR`] when there is a cursor, then
+/// [`POSTS_NEWEST_FIRST`] (the `posts_published_created` index).
+pub const WHERE_PUBLISHED: &str = " WHERE p.status = 'published'";
+
+/// What a fan-out step needs to know about the post and its author, read once the author is
+/// locked (see `FANOUT_LOCK_AUTHOR`).
+pub const FANOUT_POST: &str = "SELECT p.author_id, p.status, p.fanned_out, p.created_at, \
+     u.followers_count FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = ?";
+/// The next batch of followers by id; optionally preceded by [`FANOUT_AFTER`] before
+/// [`FANOUT_BATCH_TAIL`]. Binds: the author, [the last follower done], the batch size.
+pub const FANOUT_BATCH: &str = "SELECT follower_id FROM follows WHERE followee_id = ?";
+pub const FANOUT_AFTER: &str = " AND follower_id > ?";
+pub const FANOUT_BATCH_TAIL: &str = " ORDER BY follower_id LIMIT ?";
+/// Entries for the followers in `(after, last]`, the range the batch read. Binds: the post,
+/// the author, the post's time, the author, the first bound (or '' to start from the first
+/// follower: ids sort after the empty text), the last follower.
+pub const FANOUT_INSERT: &str =
+    "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
+     SELECT follower_id, ?, ?, ? FROM follows \
+     WHERE followee_id = ? AND follower_id > ? AND follower_id <= ? \
+     ON CONFLICT (user_id, post_id) DO NOTHING";
+/// With the last batch: entries for whoever followed since the post was created. A follower
+/// who arrived while the fan-out was under way may sort before the batch that was running,
+/// and its follow's backfill did not take the post (not fanned out yet); without this the
+/// post would leave their feed once marked fanned out. Binds: the post, the author, the post's
+/// time, the author, since when.
+pub const FANOUT_CATCH_UP: &str =
+    "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
+     SELECT follower_id, ?, ?, ? FROM follows WHERE followee_id = ? AND created_at >= ? \
+     ON CONFLICT (user_id, post_id) DO NOTHING";
+pub const MARK_FANNED_OUT: &str = "UPDATE posts SET fanned_out = TRUE WHERE id = ?";
 
 pub const PING: &str = "SELECT 1";

@@ -4,8 +4,8 @@
 //! trait implementation is written once, in `repo_adapter!`, and expanded for each pool
 //! type. What really differs per dialect sits in each adapter's small inherent block:
 //! placeholder spelling, how a write transaction starts, and row locking (also used by the
-//! `FileRepo`, `JobQueue` and `MediaRepo` adapters in `crate::files`, `crate::jobs` and
-//! `crate::media`).
+//! `FileRepo`, `JobQueue`, `MediaRepo` and `SocialRepo` adapters in `crate::files`,
+//! `crate::jobs`, `crate::media` and `crate::social`).
 
 use std::borrow::Cow;
 
@@ -63,6 +63,13 @@ impl SqliteRepo {
     /// Appended to a `SELECT` whose rows the transaction goes on to depend on: nothing to add
     /// in SQLite, for the same reason.
     pub(crate) const FOR_UPDATE: &'static str = "";
+
+    /// Appended to `FOLLOW_PARTY` for the follower and the followee of a follow or unfollow,
+    /// and for the author a fan-out step writes entries for: nothing to add in SQLite either
+    /// (see `crate::social`).
+    pub(crate) const LOCK_FOLLOWER: &'static str = "";
+    pub(crate) const LOCK_FOLLOWEE: &'static str = "";
+    pub(crate) const FANOUT_AUTHOR_LOCK: &'static str = "";
 }
 
 /// The [`Repo`], [`FileRepo`](shutter_app::ports::FileRepo),
@@ -99,6 +106,20 @@ impl PgRepo {
     /// locked until it ends, and a statement that waited for a lock reads the row as the
     /// other transaction left it.
     pub(crate) const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    /// A follow or unfollow locks its two users (in id order, see `crate::social`): the
+    /// follower as its counter update would (`NO KEY UPDATE`, which leaves a fan-out free to
+    /// write the follower's entries meanwhile), the followee exclusively, which waits for
+    /// (and holds off) a fan-out step of the followee's posts, which takes `KEY SHARE` on its
+    /// author. So an entry is never written for a follow that is going away, and a follow
+    /// never lands between a fan-out's reads and its writes.
+    pub(crate) const LOCK_FOLLOWER: &'static str = " FOR NO KEY UPDATE";
+    pub(crate) const LOCK_FOLLOWEE: &'static str = " FOR UPDATE";
+    /// `KEY SHARE` conflicts only with `FOR UPDATE` (a follow or unfollow of the author, a
+    /// delete or publish of their posts, their deletion) and not with counter updates, so
+    /// it never closes a cycle with a user deletion that updates the author's counters
+    /// while holding a follower's row.
+    pub(crate) const FANOUT_AUTHOR_LOCK: &'static str = " FOR KEY SHARE";
 }
 
 pub(crate) fn corrupt(what: &str, value: &str) -> RepoError {
@@ -157,7 +178,9 @@ macro_rules! repo_adapter {
             }
 
             /// The `author_*` columns of a post or comment row.
-            fn author_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<UserSummary> {
+            pub(crate) fn author_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> RepoResult<UserSummary> {
                 Ok(UserSummary {
                     id: parse_id(&row.try_get::<String, _>("author_id").map_err(repo_error)?)?,
                     username: row.try_get("author_username").map_err(repo_error)?,
@@ -165,7 +188,9 @@ macro_rules! repo_adapter {
                 })
             }
 
-            fn post_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<PostRecord> {
+            pub(crate) fn post_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> RepoResult<PostRecord> {
                 let status: String = row.try_get("status").map_err(repo_error)?;
                 Ok(PostRecord {
                     id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,

@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Once};
 
 use futures::FutureExt;
-use shutter_app::ports::{FileRepo, JobQueue, MediaRepo, Repo};
+use shutter_app::ports::{FileRepo, JobQueue, MediaRepo, Repo, SocialRepo};
 use shutter_core::Id;
 use shutter_store::{Database, DatabasePool};
 use sqlx::{Connection, Executor, PgConnection};
@@ -26,6 +26,7 @@ pub struct TestDb {
     files: Arc<dyn FileRepo>,
     jobs: Arc<dyn JobQueue>,
     media: Arc<dyn MediaRepo>,
+    social: Arc<dyn SocialRepo>,
     cleanup: Cleanup,
 }
 
@@ -89,6 +90,7 @@ impl TestDb {
         let files = db.file_repo();
         let jobs = db.job_queue();
         let media = db.media_repo();
+        let social = db.social_repo();
         TestDb {
             db,
             url,
@@ -96,6 +98,7 @@ impl TestDb {
             files,
             jobs,
             media,
+            social,
             cleanup,
         }
     }
@@ -122,6 +125,15 @@ impl TestDb {
 
     pub fn media(&self) -> &dyn MediaRepo {
         self.media.as_ref()
+    }
+
+    pub fn social(&self) -> &dyn SocialRepo {
+        self.social.as_ref()
+    }
+
+    /// The social repo, to hand to spawned tasks.
+    pub fn shared_social(&self) -> Arc<dyn SocialRepo> {
+        Arc::clone(&self.social)
     }
 
     /// The media repo, to hand to spawned tasks.

@@ -1,6 +1,7 @@
-//! Backend conformance for the `Repo`, `FileRepo`, `JobQueue` and `MediaRepo` ports, after
-//! arrow-rs object_store's `integration.rs`: one set of scenarios (`scenarios.rs`,
-//! `file_scenarios.rs`, `job_scenarios.rs`, `media_scenarios.rs`), each run against every adapter on a fresh database (`backends.rs`).
+//! Backend conformance for the `Repo`, `FileRepo`, `JobQueue`, `MediaRepo` and `SocialRepo`
+//! ports, after arrow-rs object_store's `integration.rs`: one set of scenarios (`scenarios.rs`,
+//! `file_scenarios.rs`, `job_scenarios.rs`, `media_scenarios.rs`, `social_scenarios.rs`), each
+//! run against every adapter on a fresh database (`backends.rs`).
 //! SQLite always runs; PostgreSQL runs when `SHUTTER_TEST_POSTGRES_URL` is set, and then fails
 //! loudly if the server cannot be reached.
 
@@ -11,6 +12,7 @@ mod file_scenarios;
 mod job_scenarios;
 mod media_scenarios;
 mod scenarios;
+mod social_scenarios;
 
 /// Declares one test per scenario and backend: `sqlite::<scenario>` and
 /// `postgres::<scenario>`, for the scenarios of each listed module. The database is dropped
@@ -105,5 +107,21 @@ conformance! {
         files_in_use_are_not_deleted,
         deleting_a_user_enqueues_all_their_objects,
         plain_user_deletes_are_not_blocked_by_media,
+    }
+    social_scenarios {
+        follows_are_idempotent_with_exact_counters,
+        racing_follows_keep_counters_exact,
+        followers_and_following_are_paged_newest_first,
+        follows_backfill_fanned_out_posts,
+        unfollows_remove_feed_entries,
+        likes_are_idempotent_and_counted_by_recount,
+        racing_likes_are_all_counted,
+        likers_are_paged_newest_first,
+        fanout_goes_in_batches_and_is_idempotent,
+        feeds_hold_only_published_posts_and_lose_deleted_ones,
+        explore_lists_everyones_published_posts,
+        feeds_merge_pushed_pulled_and_own_posts,
+        crossing_the_threshold_keeps_feeds_right,
+        racing_follows_and_fanouts_leave_exact_entries,
     }
 }
