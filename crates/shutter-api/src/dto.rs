@@ -591,3 +591,5 @@ impl From<shutter_app::ports::Event> for EventDto {
         }
     }
 }
+
+page_type!(UserSummaryPage, UserSummaryDto);

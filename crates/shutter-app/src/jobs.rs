@@ -177,6 +177,7 @@ impl Shutter {
                 let p: FilePayload = serde_json::from_str(&job.payload).map_err(bad_payload)?;
                 self.process_file(p.file_id).await
             }
+            job_kinds::FANOUT_POST => self.fanout_post(&job.payload).await,
             job_kinds::DELETE_OBJECTS => {
                 let p: FilesPayload = serde_json::from_str(&job.payload).map_err(bad_payload)?;
                 self.delete_objects(&p.file_ids).await

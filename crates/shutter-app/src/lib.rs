@@ -17,6 +17,7 @@ pub mod posts;
 mod processing;
 pub mod rate_limit;
 pub mod signing;
+pub mod social;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -27,7 +28,9 @@ pub use error::{AppError, AppResult};
 
 use crate::auth::TokenKeys;
 use crate::oidc::OidcVerifier;
-use crate::ports::{BlobStore, Clock, EventBus, FileRepo, JobQueue, MediaRepo, RateLimiter, Repo};
+use crate::ports::{
+    BlobStore, Clock, EventBus, FileRepo, JobQueue, MediaRepo, RateLimiter, Repo, SocialRepo,
+};
 use crate::signing::UrlSigner;
 use crate::uploads::UploadState;
 
@@ -37,6 +40,7 @@ pub struct Deps {
     pub files: Arc<dyn FileRepo>,
     pub media: Arc<dyn MediaRepo>,
     pub jobs: Arc<dyn JobQueue>,
+    pub social: Arc<dyn SocialRepo>,
     pub blobs: Arc<dyn BlobStore>,
     pub events: Arc<dyn EventBus>,
     pub rate_limiter: Arc<dyn RateLimiter>,
@@ -55,6 +59,8 @@ pub struct Shutter {
     files: Arc<dyn FileRepo>,
     media: Arc<dyn MediaRepo>,
     jobs: Arc<dyn JobQueue>,
+    social: Arc<dyn SocialRepo>,
+    likes: social::LikeBuffer,
     blobs: Arc<dyn BlobStore>,
     events: Arc<dyn EventBus>,
     signer: UrlSigner,
@@ -83,6 +89,8 @@ impl Shutter {
             files: deps.files,
             media: deps.media,
             jobs: deps.jobs,
+            social: deps.social,
+            likes: social::LikeBuffer::default(),
             blobs: deps.blobs,
             job_signal: tokio::sync::Notify::new(),
             cpu: tokio::sync::Semaphore::new(

@@ -135,6 +135,9 @@ impl Shutter {
                 .map_err(|e| AppError::internal(anyhow::anyhow!(e.message)))?;
         }
         let uploads = files.iter().map(|f| self.upload_ticket(f)).collect();
+        if post.status == PostStatus::Published {
+            self.after_publish(post.id).await;
+        }
         let view = self.post(post.id, Some(who)).await?;
         Ok(CreatedPost { view, uploads })
     }
@@ -210,7 +213,7 @@ impl Shutter {
     }
 
     /// Attaches each post's photos and newest comments, with one query each for the page.
-    async fn with_previews(&self, posts: Vec<PostRecord>) -> AppResult<Vec<PostView>> {
+    pub(crate) async fn with_previews(&self, posts: Vec<PostRecord>) -> AppResult<Vec<PostView>> {
         let ids: Vec<Id> = posts
             .iter()
             .filter(|p| p.comment_count > 0)

@@ -215,6 +215,7 @@ impl Shutter {
                 tracing::info!(post.id = %post.id, "post published");
                 self.publish_post_event(author, post_id, EventKind::PostPublished)
                     .await;
+                self.after_publish(post_id).await;
             }
             PublishOutcome::StillPending | PublishOutcome::NotPending => {}
         }

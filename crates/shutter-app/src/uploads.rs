@@ -193,21 +193,6 @@ impl Shutter {
         }
     }
 
-    async fn publish(&self, file: &FileRecord, kind: EventKind) {
-        self.events
-            .publish(Event {
-                user_id: file.owner_id,
-                kind,
-                file_id: Some(file.id),
-                post_id: None,
-                bytes_received: Some(file.bytes_received),
-                size: Some(file.size),
-                failure: file.failure.clone(),
-                at: self.clock.now(),
-            })
-            .await;
-    }
-
     /// Marks the file failed, drops its bytes and tells the owner.
     async fn fail_upload(&self, file: &FileRecord, code: ErrorCode, detail: String) -> AppError {
         let key = blob_key(file.id);
@@ -224,7 +209,14 @@ impl Shutter {
             .fail_file(file.id, failure, self.clock.now())
             .await
         {
-            Ok(Some(failed)) => self.publish(&failed, EventKind::FileFailed).await,
+            Ok(Some(failed)) => {
+                self.publish_file_event(&failed, EventKind::FileFailed)
+                    .await;
+                // A post's photo failed: the post fails with it.
+                if let Err(e) = self.after_media_settled(&failed).await {
+                    tracing::warn!(file.id = %file.id, error = %e.message, "could not settle the post of a failed upload");
+                }
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(file.id = %file.id, error = %e, "could not mark an upload failed")
@@ -385,7 +377,7 @@ impl Shutter {
                 } else {
                     EventKind::FileReady
                 };
-                self.publish(&done, kind).await;
+                self.publish_file_event(&done, kind).await;
                 Ok(done)
             }
             None => {

@@ -48,6 +48,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
         files: db.file_repo(),
         media: db.media_repo(),
         jobs: db.job_queue(),
+        social: db.social_repo(),
         blobs,
         events: Arc::new(InProcessEventBus::new()),
         rate_limiter: Arc::new(InProcessRateLimiter::new(clock.clone())),
@@ -56,6 +57,19 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
         jwt_secret,
         url_secret,
     })))
+}
+
+/// Brings buffered like counts up to date every `LIKE_FLUSH`.
+fn spawn_like_flusher(app: Arc<Shutter>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(shutter_app::social::LIKE_FLUSH);
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.flush_like_counts().await {
+                tracing::warn!(error = %e.detail, "flushing like counts failed; will retry");
+            }
+        }
+    });
 }
 
 /// Records queue depth and age in the metrics every few seconds.
@@ -173,6 +187,7 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         start_sweeper(self.app.clone()).await;
         spawn_queue_metrics(self.app.clone());
+        spawn_like_flusher(self.app.clone());
         let workers = spawn_workers(self.app.clone(), stop_rx.clone());
         let service = self
             .router
@@ -188,9 +203,14 @@ impl Application {
         }
         tracing::info!("shutdown requested; finishing in-flight requests");
         let _ = stop_tx.send(true);
+        let app = self.app.clone();
         let drained = async {
             let served = server.await;
             let _ = workers.await;
+            // Likes counted in this process reach the database before it exits.
+            if let Err(e) = app.flush_like_counts().await {
+                tracing::warn!(error = %e.detail, "flushing like counts at shutdown failed");
+            }
             served
         };
         match tokio::time::timeout(self.shutdown_timeout, drained).await {

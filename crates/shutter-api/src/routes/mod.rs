@@ -6,6 +6,7 @@ pub mod events;
 pub mod files;
 pub mod ops;
 pub mod posts;
+pub mod social;
 pub mod tus;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -32,6 +33,7 @@ use crate::AppState;
         (name = "files", description = "Files, presigned uploads and downloads"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
         (name = "events", description = "Live events (SSE and WebSocket)"),
+        (name = "social", description = "Follows, likes, home feed and explore"),
         (name = "admin", description = "Administration")
     )
 )]
@@ -96,4 +98,11 @@ pub fn v1() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(events::sse))
         .routes(routes!(events::ws))
+        .routes(routes!(social::follow, social::unfollow))
+        .routes(routes!(social::followers))
+        .routes(routes!(social::following))
+        .routes(routes!(social::like, social::unlike))
+        .routes(routes!(social::likes))
+        .routes(routes!(social::feed))
+        .routes(routes!(social::explore))
 }
