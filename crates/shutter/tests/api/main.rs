@@ -20,9 +20,20 @@ mod users;
 // File uploads (SPEC 4).
 mod downloads;
 mod files_api;
+mod photo_helpers;
+mod photo_hostile;
+mod photo_jobs;
+mod photos;
 mod tus_client;
 mod tus_protocol;
 mod upload_events;
 mod upload_helpers;
 mod upload_process;
 mod uploads_put;
+
+// Social graph, likes and feeds (SPEC 3).
+mod feed;
+mod feed_property;
+mod follows;
+mod likes;
+mod social_helpers;
