@@ -55,16 +55,18 @@ struct FilesPayload {
 }
 
 impl Shutter {
-    /// Enqueues a job and wakes this process's workers.
+    /// Enqueues a job and wakes one of this process's workers. (`notify_one` keeps a permit
+    /// when no worker is waiting at that instant, so a wake-up is never lost to a worker
+    /// that was busy claiming.)
     pub async fn enqueue(&self, job: NewJob) -> AppResult<()> {
         self.jobs.enqueue(job).await?;
-        self.job_signal.notify_waiters();
+        self.job_signal.notify_one();
         Ok(())
     }
 
-    /// Wakes this process's idle workers (after a transaction that enqueued jobs).
+    /// Wakes one of this process's workers (after a transaction that enqueued a job).
     pub(crate) fn wake_workers(&self) {
-        self.job_signal.notify_waiters();
+        self.job_signal.notify_one();
     }
 
     /// Runs `count` workers until `shutdown` turns true; each finishes its current job first.
