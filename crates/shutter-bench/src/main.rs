@@ -1,0 +1,265 @@
+//! `shutter-bench`: builds the server in release mode, starts it on a temporary data
+//! directory (rate limits off, a free port), seeds it straight into its SQLite database,
+//! runs the scenarios and writes `target/bench/results.json` plus a readable table.
+//!
+//! ```sh
+//! cargo run --release -p shutter-bench -- --quick
+//! ```
+//!
+//! See BENCHMARKS.md at the root of the repository.
+
+mod load;
+mod machine;
+mod report;
+mod scenario;
+mod scenarios;
+mod seed;
+mod server;
+mod tokens;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+use crate::report::Outcome;
+use crate::scenario::{Ctx, Durations, Entry};
+use crate::seed::SeedPlan;
+use crate::server::ServerConfig;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shutter-bench",
+    about = "Benchmarks the Shutter server (see BENCHMARKS.md)"
+)]
+struct Args {
+    /// Shorter runs and smaller data (finishes in a few minutes); skips fanout to 100k.
+    #[arg(long)]
+    quick: bool,
+    /// Do not run `cargo build --release -p shutter`; use the existing target/release/shutter.
+    #[arg(long)]
+    no_build: bool,
+    /// Run only these scenarios (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Where to write the results (the table goes beside it as results.txt).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The server's log filter (`RUST_LOG`), e.g. `warn`; by default the server's own default
+    /// (`info`: one access-log line per request, as shipped).
+    #[arg(long)]
+    server_log: Option<String>,
+    /// Keep the temporary data directory (its path is printed).
+    #[arg(long)]
+    keep_data: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("shutter-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Ok(false)` when a scenario failed to run (a target not met is not a failure).
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let root = server::workspace_root();
+    let entries = scenario::all();
+    for name in &args.only {
+        if !entries.iter().any(|e| e.name() == name) {
+            bail!("unknown scenario {name:?}");
+        }
+    }
+    let selected = |name: &str| args.only.is_empty() || args.only.iter().any(|n| n == name);
+
+    let mut machine = machine::describe();
+    machine.insert(
+        "mode".into(),
+        json!(if args.quick { "quick" } else { "full" }),
+    );
+    machine.insert(
+        "server_log".into(),
+        json!(args.server_log.as_deref().unwrap_or("default (info)")),
+    );
+
+    let bin = if args.no_build {
+        server::binary(&root)?
+    } else {
+        server::build(&root).await?
+    };
+
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("target").join("bench").join("results.json"));
+    let out_dir = out
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+
+    let tmp = tempfile::Builder::new()
+        .prefix("shutter-bench-")
+        .tempdir()
+        .context("creating a temporary data directory")?;
+    let data_dir = tmp.path().join("data");
+    std::fs::create_dir_all(&data_dir)?;
+    let config = ServerConfig {
+        bin,
+        data_dir: data_dir.clone(),
+        port: server::free_port()?,
+        log_file: out_dir.join("server.log"),
+        log_filter: args.server_log.clone(),
+    };
+    eprintln!(
+        "bench: data in {}, server on {}, its log in {}",
+        data_dir.display(),
+        config.base_url(),
+        config.log_file.display()
+    );
+
+    config.migrate().await?;
+    let plan = if args.quick {
+        SeedPlan {
+            users: 10_000,
+            crowd: 0,
+            posts: 100_000,
+            follows: 200_000,
+            fan_authors: vec![10_000],
+        }
+    } else {
+        SeedPlan {
+            users: 10_000,
+            crowd: 90_000,
+            posts: 100_000,
+            follows: 200_000,
+            fan_authors: vec![10_000, 100_000],
+        }
+    };
+    eprintln!(
+        "bench: seeding {} users, {} posts, {} follows (+ fan-out authors' followers)",
+        plan.users + plan.crowd,
+        plan.posts,
+        plan.follows
+    );
+    let db_path = data_dir.join("shutter.db");
+    let seeded = seed::seed(&db_path, &plan).await?;
+    eprintln!(
+        "bench: seeded in {:.1} s ({} feed entries)",
+        seeded.seconds, seeded.feed_entries
+    );
+
+    let srv = config.start().await?;
+    let base_url = config.base_url();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    // One real login: the seeded password hash works, and the server's own token works.
+    let login = http
+        .post(format!("{base_url}/v1/auth/login"))
+        .json(&json!({ "username": seeded.users[0].username, "password": seed::PASSWORD }))
+        .send()
+        .await?;
+    if !login.status().is_success() {
+        bail!(
+            "logging in a seeded user failed: {} {}",
+            login.status(),
+            login.text().await.unwrap_or_default()
+        );
+    }
+    let minter = tokens::Minter::from_data_dir(&data_dir, base_url.clone())?;
+    let tokens = seeded.users[..seeded.social_users]
+        .iter()
+        .map(|u| minter.token(&u.id).map(Arc::<str>::from))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let me = http
+        .get(format!("{base_url}/v1/users/me"))
+        .bearer_auth(tokens.first().map(|t| &**t).unwrap_or(""))
+        .send()
+        .await?;
+    if !me.status().is_success() {
+        bail!("a minted token was refused: {}", me.status());
+    }
+
+    let db = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(
+            SqliteConnectOptions::from_str(&format!("sqlite://{}", db_path.display()))?
+                .read_only(true),
+        )
+        .await?;
+    let ctx = Ctx {
+        connections: args.connections,
+        addr: config.addr(),
+        base_url,
+        http,
+        minter,
+        seeded,
+        tokens,
+        db,
+        durations: Durations::new(args.quick),
+    };
+
+    let mut results: Vec<(String, Outcome)> = Vec::new();
+    let mut all_ran = true;
+    for entry in &entries {
+        let Entry::Ready(s) = entry else { continue };
+        if !selected(s.name()) {
+            results.push((s.name().to_owned(), Outcome::NotRun));
+            continue;
+        }
+        let t = Instant::now();
+        let outcome = match s.run(&ctx).await {
+            Ok(f) => Outcome::Measured(f),
+            Err(e) => {
+                eprintln!("bench: {} failed: {e:#}", s.name());
+                all_ran = false;
+                Outcome::Failed(format!("{e:#}"))
+            }
+        };
+        eprintln!(
+            "bench: {} done in {:.1} s",
+            s.name(),
+            t.elapsed().as_secs_f64()
+        );
+        results.push((s.name().to_owned(), outcome));
+    }
+    ctx.db.close().await;
+    srv.stop().await?;
+
+    if let Some(load) = machine::load_average() {
+        machine.insert("loadavg_end".into(), json!(load));
+    }
+    machine.insert(
+        "total_seconds".into(),
+        json!(started.elapsed().as_secs_f64().round()),
+    );
+    let json = report::results_json(&machine, &results);
+    std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {}", out.display()))?;
+    let table = report::table(&machine, &entries, &results, args.quick);
+    let txt = out.with_extension("txt");
+    std::fs::write(&txt, &table).with_context(|| format!("writing {}", txt.display()))?;
+    println!("{table}");
+    println!("results: {} (table: {})", out.display(), txt.display());
+    if args.keep_data {
+        let kept = tmp.keep();
+        println!("data kept in {}", kept.display());
+    }
+    Ok(all_ran)
+}

@@ -1,0 +1,181 @@
+//! What a scenario is: a name, its targets, and a run against the started, seeded server
+//! that returns named figures (the `scenarios.<name>` object of results.json).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::SqlitePool;
+
+use crate::seed::Seeded;
+use crate::tokens::Minter;
+
+/// Everything a scenario may use.
+pub struct Ctx {
+    /// Keep-alive connections of the load generator.
+    pub connections: usize,
+    pub addr: SocketAddr,
+    pub base_url: String,
+    /// For the few control requests (creating a post, confirming a feed), not for load.
+    pub http: reqwest::Client,
+    pub minter: Minter,
+    pub seeded: Seeded,
+    /// An access token for each social user (`seeded.users[..seeded.social_users]`).
+    pub tokens: Vec<Arc<str>>,
+    /// The server's database, read-only, to observe what the server did.
+    pub db: SqlitePool,
+    pub durations: Durations,
+}
+
+/// How long load runs last.
+#[derive(Clone, Copy, Debug)]
+pub struct Durations {
+    /// Load before each measurement, not counted.
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+impl Durations {
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            Durations {
+                warmup: Duration::from_secs(3),
+                measure: Duration::from_secs(15),
+            }
+        } else {
+            Durations {
+                warmup: Duration::from_secs(10),
+                measure: Duration::from_secs(60),
+            }
+        }
+    }
+}
+
+/// A scenario's named figures, in insertion-independent (sorted) order.
+#[derive(Clone, Debug, Default)]
+pub struct Figures(pub BTreeMap<String, Value>);
+
+impl Figures {
+    /// A measured quantity, rounded to `decimals`.
+    pub fn set(&mut self, name: &str, value: f64, decimals: i32) {
+        let scale = 10f64.powi(decimals);
+        let v = (value * scale).round() / scale;
+        if let Some(n) = serde_json::Number::from_f64(v) {
+            self.0.insert(name.to_owned(), Value::Number(n));
+        }
+    }
+
+    /// A count.
+    pub fn count(&mut self, name: &str, value: u64) {
+        self.0.insert(name.to_owned(), Value::from(value));
+    }
+
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.0.get(name).and_then(Value::as_f64)
+    }
+}
+
+/// How a figure is judged.
+#[derive(Clone, Copy, Debug)]
+pub enum Check {
+    AtLeast(f64),
+    AtMost(f64),
+    /// Equal to another figure of the same scenario.
+    EqualsFigure(&'static str),
+}
+
+/// A figure's target.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub figure: &'static str,
+    pub check: Check,
+}
+
+impl Target {
+    pub fn describe(&self) -> String {
+        match self.check {
+            Check::AtLeast(v) => format!("≥ {v}"),
+            Check::AtMost(v) => format!("≤ {v}"),
+            Check::EqualsFigure(other) => format!("= {other}"),
+        }
+    }
+
+    /// `None` when the figure (or the one compared with) was not measured.
+    pub fn met(&self, figures: &Figures) -> Option<bool> {
+        let value = figures.get(self.figure)?;
+        Some(match self.check {
+            Check::AtLeast(v) => value >= v,
+            Check::AtMost(v) => value <= v,
+            Check::EqualsFigure(other) => value == figures.get(other)?,
+        })
+    }
+}
+
+#[async_trait]
+pub trait Scenario: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn targets(&self) -> Vec<Target> {
+        Vec::new()
+    }
+    /// Figures this run does not measure on purpose (e.g. skipped in quick mode), with why.
+    fn skipped(&self, _quick: bool) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+    async fn run(&self, ctx: &Ctx) -> anyhow::Result<Figures>;
+}
+
+/// A scenario of the full harness: implemented, or only named so far.
+pub enum Entry {
+    Ready(Box<dyn Scenario>),
+    Planned {
+        name: &'static str,
+        what: &'static str,
+    },
+}
+
+impl Entry {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Entry::Ready(s) => s.name(),
+            Entry::Planned { name, .. } => name,
+        }
+    }
+}
+
+/// Every scenario, in the order they run.
+pub fn all() -> Vec<Entry> {
+    use crate::scenarios::{fanout::Fanout, like_storm::LikeStorm, read_mix::ReadMix};
+    vec![
+        Entry::Ready(Box::new(ReadMix)),
+        Entry::Planned {
+            name: "read_fixed_rate",
+            what:
+                "read_mix at a fixed request rate (open loop), latency without coordinated omission",
+        },
+        Entry::Planned {
+            name: "write_mix",
+            what: "posts, comments, follows and likes at 64 connections",
+        },
+        Entry::Planned {
+            name: "presign",
+            what: "POST /v1/files upload tickets per second",
+        },
+        Entry::Planned {
+            name: "upload_small",
+            what: "presigned PUTs of small files",
+        },
+        Entry::Planned {
+            name: "upload_large",
+            what: "large presigned PUT and tus uploads: throughput and server memory",
+        },
+        Entry::Planned {
+            name: "media",
+            what: "photo posts: upload to published (variants and blurhash) per second",
+        },
+        Entry::Ready(Box::new(Fanout)),
+        Entry::Ready(Box::new(LikeStorm)),
+    ]
+}

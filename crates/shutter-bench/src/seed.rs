@@ -1,0 +1,324 @@
+//! Bulk data written straight into the SQLite database of the temporary data directory,
+//! after `shutter migrate` and before `shutter serve`: registering through the API would
+//! cost one Argon2 hash per user. Every user gets the same precomputed hash of
+//! [`PASSWORD`], so any of them can also log in through the API.
+//!
+//! The rows are what the server itself would have written: exact counters, published posts
+//! marked `fanned_out` with their `feed_entries` (the steady state after fan-out), follows
+//! with their times. Ids are UUIDv7 made from each row's own time.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use argon2::Argon2;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+
+/// The password of every seeded user.
+pub const PASSWORD: &str = "bench-password";
+
+/// How much to seed.
+#[derive(Clone, Debug)]
+pub struct SeedPlan {
+    /// Users who post and follow each other (the social graph read by `read_mix`).
+    pub users: usize,
+    /// Extra users who only follow the fan-out authors (so an author can have more
+    /// followers than there are social users).
+    pub crowd: usize,
+    pub posts: usize,
+    /// Follows among the social users (each follows `follows / users` distinct others).
+    pub follows: usize,
+    /// One author per entry, followed by that many users (the first ones, social then crowd)
+    /// and without posts yet: the `fanout` scenario's authors.
+    pub fan_authors: Vec<usize>,
+}
+
+/// A seeded user.
+#[derive(Clone, Debug)]
+pub struct SeedUser {
+    pub id: String,
+    pub username: String,
+}
+
+/// An author with followers and no posts.
+#[derive(Clone, Debug)]
+pub struct FanAuthor {
+    pub user: SeedUser,
+    pub followers: usize,
+    /// The follower with the greatest id: fan-out walks followers in id order, so this
+    /// feed is written last.
+    pub last_follower: SeedUser,
+}
+
+/// What was seeded, for the scenarios.
+#[derive(Debug)]
+pub struct Seeded {
+    /// Social users first, then the crowd.
+    pub users: Vec<SeedUser>,
+    pub social_users: usize,
+    pub post_ids: Vec<String>,
+    pub follows: usize,
+    pub feed_entries: u64,
+    pub fan_authors: Vec<FanAuthor>,
+    /// A published post nobody has liked yet (by a user of its own), for `like_storm`.
+    pub storm_post: String,
+    pub seconds: f64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A UUIDv7 for a row created at `ms`.
+fn id_at(ms: i64) -> String {
+    let ms = ms.max(0) as u64;
+    let ts =
+        uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
+    uuid::Uuid::new_v7(ts).hyphenated().to_string()
+}
+
+struct UserRow {
+    id: String,
+    username: String,
+    created_at: i64,
+    followers: i64,
+    following: i64,
+    posts: i64,
+}
+
+/// Seeds the database at `db_path` (already migrated, server not running).
+pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
+    let started = Instant::now();
+    let url = format!("sqlite://{}", db_path.display());
+    let options = SqliteConnectOptions::from_str(&url)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off)
+        .foreign_keys(false)
+        .pragma("cache_size", "-262144");
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("opening {}", db_path.display()))?;
+
+    let hash = {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(PASSWORD.as_bytes(), &salt)
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
+            .to_string()
+    };
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let now = now_ms();
+    let day = 86_400_000i64;
+
+    // Users: social, crowd, fan-out authors, the like-storm author. Created over 60 days,
+    // in order, so ids follow creation.
+    let n_social = plan.users;
+    let n_people = plan.users + plan.crowd;
+    let n_total = n_people + plan.fan_authors.len() + 1;
+    let mut users: Vec<UserRow> = (0..n_total)
+        .map(|i| {
+            let created_at = now - 60 * day + (i as i64) * (30 * day / n_total.max(1) as i64);
+            let username = if i < n_social {
+                format!("bench_{i}")
+            } else if i < n_people {
+                format!("bench_crowd_{}", i - n_social)
+            } else if i < n_total - 1 {
+                format!("bench_fan_{}", i - n_people)
+            } else {
+                "bench_storm".to_owned()
+            };
+            UserRow {
+                id: id_at(created_at),
+                username,
+                created_at,
+                followers: 0,
+                following: 0,
+                posts: 0,
+            }
+        })
+        .collect();
+
+    // Follows among social users: each follows `per_user` distinct others.
+    let per_user = plan.follows.checked_div(n_social).unwrap_or(0);
+    let mut follows: Vec<(usize, usize, i64)> = Vec::with_capacity(plan.follows);
+    if n_social > per_user {
+        for follower in 0..n_social {
+            let mut chosen = HashSet::with_capacity(per_user);
+            while chosen.len() < per_user {
+                let followee = rng.gen_range(0..n_social);
+                if followee != follower {
+                    chosen.insert(followee);
+                }
+            }
+            for followee in chosen {
+                let at = now - rng.gen_range(day..30 * day);
+                follows.push((follower, followee, at));
+            }
+        }
+    }
+    let social_follows = follows.len();
+    // Fan-out authors' followers: the first `n` people.
+    for (k, &n) in plan.fan_authors.iter().enumerate() {
+        let author = n_people + k;
+        for follower in 0..n.min(n_people) {
+            follows.push((follower, author, now - rng.gen_range(day..30 * day)));
+        }
+    }
+    for &(follower, followee, _) in &follows {
+        users[follower].following += 1;
+        users[followee].followers += 1;
+    }
+
+    // Posts by social users over the last 30 days, in time order.
+    let mut post_times: Vec<(i64, usize)> = (0..plan.posts)
+        .map(|_| {
+            (
+                now - rng.gen_range(60_000..30 * day),
+                rng.gen_range(0..n_social.max(1)),
+            )
+        })
+        .collect();
+    post_times.sort_unstable();
+    let storm_author = n_total - 1;
+    post_times.push((now - 60_000, storm_author));
+    let posts: Vec<(String, usize, i64)> = post_times
+        .into_iter()
+        .map(|(at, author)| (id_at(at), author, at))
+        .collect();
+    for &(_, author, _) in &posts {
+        users[author].posts += 1;
+    }
+
+    let mut tx = conn.begin().await?;
+    for chunk in users.chunks(500) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO users (id, username, display_name, password_hash, tier, role, \
+             created_at, followers_count, following_count, posts_count) ",
+        );
+        qb.push_values(chunk, |mut b, u| {
+            b.push_bind(&u.id)
+                .push_bind(&u.username)
+                .push_bind(&u.username)
+                .push_bind(&hash)
+                .push_bind("basic")
+                .push_bind("user")
+                .push_bind(u.created_at)
+                .push_bind(u.followers)
+                .push_bind(u.following)
+                .push_bind(u.posts);
+        });
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .context("seeding users")?;
+    }
+    for chunk in posts.chunks(1000) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO posts (id, author_id, caption, status, created_at, updated_at, fanned_out) ",
+        );
+        qb.push_values(chunk, |mut b, (id, author, at)| {
+            b.push_bind(id)
+                .push_bind(&users[*author].id)
+                .push_bind(format!(
+                    "Seeded post by {} — a caption of ordinary length, with a #tag.",
+                    users[*author].username
+                ))
+                .push_bind("published")
+                .push_bind(*at)
+                .push_bind(*at)
+                .push_bind(1i64);
+        });
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .context("seeding posts")?;
+    }
+    for chunk in follows.chunks(2000) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO follows (follower_id, followee_id, created_at) ");
+        qb.push_values(chunk, |mut b, (follower, followee, at)| {
+            b.push_bind(&users[*follower].id)
+                .push_bind(&users[*followee].id)
+                .push_bind(*at);
+        });
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .context("seeding follows")?;
+    }
+    // Every seeded post is fanned out: its followers' feeds hold it, as the fan-out job would
+    // have left them.
+    let feed_entries = sqlx::query(
+        "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
+         SELECT f.follower_id, p.id, p.author_id, p.created_at \
+         FROM posts p JOIN follows f ON f.followee_id = p.author_id",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("seeding feed entries")?
+    .rows_affected();
+    tx.commit().await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+
+    let seed_user = |i: usize| SeedUser {
+        id: users[i].id.clone(),
+        username: users[i].username.clone(),
+    };
+    let fan_authors = plan
+        .fan_authors
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| {
+            let last = (0..n.min(n_people))
+                .max_by(|&a, &b| users[a].id.cmp(&users[b].id))
+                .unwrap_or(0);
+            FanAuthor {
+                user: seed_user(n_people + k),
+                followers: n.min(n_people),
+                last_follower: seed_user(last),
+            }
+        })
+        .collect();
+    let storm_post = posts
+        .last()
+        .map(|(id, _, _)| id.clone())
+        .unwrap_or_default();
+    Ok(Seeded {
+        users: (0..n_people).map(seed_user).collect(),
+        social_users: n_social,
+        post_ids: posts[..posts.len().saturating_sub(1)]
+            .iter()
+            .map(|(id, _, _)| id.clone())
+            .collect(),
+        follows: social_follows,
+        feed_entries,
+        fan_authors,
+        storm_post,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_their_time() {
+        let a = id_at(1_000);
+        let b = id_at(2_000);
+        assert!(a < b);
+        assert_eq!(a.len(), 36);
+    }
+}
