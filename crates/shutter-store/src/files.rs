@@ -25,6 +25,7 @@ use sqlx::{Postgres, Row, Sqlite};
 use crate::dialect::placeholder_list;
 use crate::error::repo_error;
 use crate::queries as q;
+use crate::repo::bind_ids;
 use crate::repo::{bind_page, corrupt, parse_id, PgRepo, SqliteRepo};
 
 /// Ids per `IN (…)` list: far below both dialects' limits on bound parameters.
@@ -300,10 +301,7 @@ macro_rules! file_repo_adapter {
                 ]
                 .concat();
                 let sql = Self::sql(&sql);
-                let mut query = sqlx::query(&sql);
-                for id in ids {
-                    query = query.bind(id.to_string());
-                }
+                let query = bind_ids(sqlx::query(&sql), ids);
                 let rows = query.fetch_all(ex).await.map_err(repo_error)?;
                 Self::files_from_rows(&rows)
             }
@@ -675,10 +673,7 @@ macro_rules! file_repo_adapter {
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let sql = [q::FILE_IDS_IN, &placeholder_list(chunk.len())].concat();
                     let sql = Self::sql(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in chunk {
-                        query = query.bind(id.to_string());
-                    }
+                    let query = bind_ids(sqlx::query(&sql), chunk);
                     let rows = query.fetch_all(&self.pool).await.map_err(repo_error)?;
                     for row in &rows {
                         found.insert(parse_id(

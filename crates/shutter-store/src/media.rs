@@ -32,6 +32,7 @@ use crate::dialect::placeholder_list;
 use crate::error::repo_error;
 use crate::files::{check_owner, from_db, to_db, IDS_PER_STATEMENT};
 use crate::queries as q;
+use crate::repo::bind_ids;
 use crate::repo::{corrupt, parse_id, PgRepo, SqliteRepo};
 
 /// Content types a post's photos may have: the images that get processed. Stored content
@@ -141,10 +142,7 @@ macro_rules! media_repo_adapter {
                 ]
                 .concat();
                 let sql = Self::sql(&sql);
-                let mut query = sqlx::query(&sql);
-                for id in file_ids {
-                    query = query.bind(id.to_string());
-                }
+                let query = bind_ids(sqlx::query(&sql), file_ids);
                 let rows = query.fetch_all(ex).await.map_err(repo_error)?;
                 rows.iter().map(Self::variant_from_row).collect()
             }
@@ -190,10 +188,7 @@ macro_rules! media_repo_adapter {
                     ]
                     .concat();
                     let sql = Self::sql(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in chunk {
-                        query = query.bind(id.to_string());
-                    }
+                    let query = bind_ids(sqlx::query(&sql), chunk);
                     let rows = query.fetch_all(&mut *conn).await.map_err(repo_error)?;
                     for row in &rows {
                         let id = parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?;
@@ -221,10 +216,7 @@ macro_rules! media_repo_adapter {
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let sql = [q::DELETE_FILES_IN, &placeholder_list(chunk.len())].concat();
                     let sql = Self::sql(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in chunk {
-                        query = query.bind(id.to_string());
-                    }
+                    let query = bind_ids(sqlx::query(&sql), chunk);
                     query.execute(&mut *conn).await.map_err(repo_error)?;
                 }
                 Ok(())
@@ -414,10 +406,7 @@ macro_rules! media_repo_adapter {
                     ]
                     .concat();
                     let sql = Self::sql(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in chunk {
-                        query = query.bind(id.to_string());
-                    }
+                    let query = bind_ids(sqlx::query(&sql), chunk);
                     let rows = query.fetch_all(&self.pool).await.map_err(repo_error)?;
                     found.extend(Self::media_from_rows(&rows)?);
                 }

@@ -155,6 +155,21 @@ where
     query.bind(i64::from(page.limit) + 1)
 }
 
+/// Binds each id as text, for a statement ending in [`crate::dialect::placeholder_list`].
+pub(crate) fn bind_ids<'q, DB>(
+    mut query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    ids: &[Id],
+) -> Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    query
+}
+
 macro_rules! repo_adapter {
     ($repo:ident, $db:ty) => {
         impl $repo {
@@ -803,10 +818,7 @@ macro_rules! repo_adapter {
                 ]
                 .concat();
                 let sql = Self::sql(&sql);
-                let mut query = sqlx::query(&sql);
-                for id in post_ids {
-                    query = query.bind(id.to_string());
-                }
+                let query = bind_ids(sqlx::query(&sql), post_ids);
                 let rows = query
                     .bind(i64::from(per_post))
                     .fetch_all(&self.pool)

@@ -32,6 +32,7 @@ use crate::dialect::placeholder_list;
 use crate::error::repo_error;
 use crate::files::IDS_PER_STATEMENT;
 use crate::queries as q;
+use crate::repo::bind_ids;
 use crate::repo::{bind_page, parse_id, PgRepo, SqliteRepo};
 
 /// How far before a post's `created_at` the last fan-out batch looks for new followers to
@@ -387,10 +388,7 @@ macro_rules! social_repo_adapter {
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let sql = [q::RECOUNT_LIKES, &placeholder_list(chunk.len())].concat();
                     let sql = Self::sql(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for id in chunk {
-                        query = query.bind(id.to_string());
-                    }
+                    let query = bind_ids(sqlx::query(&sql), chunk);
                     query.execute(&mut *tx).await.map_err(repo_error)?;
                 }
                 tx.commit().await.map_err(repo_error)?;
