@@ -202,6 +202,7 @@ impl Shutter {
         let threshold = self.config.feed.fanout_threshold;
         let mut after = None;
         loop {
+            let started = std::time::Instant::now();
             let step = self
                 .social
                 .fanout_batch(p.post_id, after, FANOUT_BATCH, threshold)
@@ -209,6 +210,12 @@ impl Shutter {
                 .map_err(|e| JobError {
                     message: format!("fan-out: {e}"),
                 })?;
+            tracing::debug!(
+                post.id = %p.post_id,
+                step = ?step,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "fan-out batch"
+            );
             match step {
                 FanoutStep::More {
                     last_follower,

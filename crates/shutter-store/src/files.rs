@@ -359,7 +359,7 @@ macro_rules! file_repo_adapter {
                 &self,
                 update: Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             ) -> RepoResult<bool> {
-                let done = update.execute(&self.pool).await.map_err(repo_error)?;
+                let done = update.execute(&self.writer).await.map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)
             }
 

@@ -99,7 +99,7 @@ macro_rules! job_queue_adapter {
         #[async_trait]
         impl JobQueue for $repo {
             async fn enqueue(&self, job: NewJob) -> RepoResult<()> {
-                Self::insert_job(&self.pool, &job).await
+                Self::insert_job(&self.writer, &job).await
             }
 
             /// Jobs whose lease ran out on their last attempt are dead-lettered first (a
@@ -114,7 +114,7 @@ macro_rules! job_queue_adapter {
                 sqlx::query(&Self::sql(q::DEAD_LETTER_LOST_LEASES))
                     .bind(now.millis())
                     .bind(now.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 let sql = [
@@ -130,7 +130,7 @@ macro_rules! job_queue_adapter {
                     .bind(now.millis())
                     .bind(now.millis())
                     .bind(now.millis())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 row.as_ref().map(Self::job_from_row).transpose()
@@ -146,7 +146,7 @@ macro_rules! job_queue_adapter {
                     .bind(until.millis())
                     .bind(id.to_string())
                     .bind(worker)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)
@@ -157,7 +157,7 @@ macro_rules! job_queue_adapter {
                     .bind(now.millis())
                     .bind(id.to_string())
                     .bind(worker)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)
@@ -178,7 +178,7 @@ macro_rules! job_queue_adapter {
                     .bind(now.millis())
                     .bind(id.to_string())
                     .bind(worker)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 let Some(row) = row else {
@@ -230,7 +230,7 @@ macro_rules! job_queue_adapter {
                 if let Some(id) = id {
                     query = query.bind(id.to_string());
                 }
-                let done = query.execute(&self.pool).await.map_err(repo_error)?;
+                let done = query.execute(&self.writer).await.map_err(repo_error)?;
                 Ok(done.rows_affected())
             }
 
@@ -251,7 +251,7 @@ macro_rules! job_queue_adapter {
             async fn prune_done(&self, before: Timestamp) -> RepoResult<u64> {
                 let done = sqlx::query(&Self::sql(q::PRUNE_DONE_JOBS))
                     .bind(before.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected())
@@ -294,7 +294,7 @@ mod tests {
         let DatabasePool::Sqlite(pool) = db.pool() else {
             anyhow::bail!("not SQLite");
         };
-        let repo = SqliteRepo::new(pool.clone());
+        let repo = SqliteRepo::new(pool.clone(), pool.clone());
 
         let mut tx = repo.begin_write().await?;
         SqliteRepo::insert_job(&mut *tx, &job()).await?;

@@ -54,6 +54,8 @@ pub enum DatabasePool {
 #[derive(Clone, Debug)]
 pub struct Database {
     pool: DatabasePool,
+    /// SQLite only: the one connection this process writes through (see [`open`]).
+    sqlite_writer: Option<SqlitePool>,
 }
 
 /// Opens a pool of up to `max_connections` to `url`: `sqlite://path` (the file and its parent
@@ -62,10 +64,23 @@ pub struct Database {
 ///
 /// PostgreSQL is connected to at once, so a server that is down fails here rather than on
 /// the first request.
+///
+/// On SQLite, writes go through one more connection of their own. SQLite lets one
+/// transaction write at a time; writers on several connections would each poll for the lock
+/// (its busy handler sleeps up to 100 ms between tries, in no order), so under a burst of
+/// writes the lock sits idle between tries and a writer can lose every race until its busy
+/// timeout. Queued for one connection in the pool's first-come order, writers follow each
+/// other at once. Reads keep the other connections and, in WAL mode, never wait for the writer.
 pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     let max_connections = max_connections.max(1);
+    let mut sqlite_writer = None;
     let pool = if let Some(path) = sqlite_path(url) {
-        DatabasePool::Sqlite(open_sqlite(url, path, max_connections).await?)
+        let pool = open_sqlite(url, path, max_connections, false).await?;
+        // The writer leaves checkpoints to the checkpointer below.
+        let writer = open_sqlite(url, path, 1, true).await?;
+        tokio::spawn(checkpointer(url.to_owned(), writer.clone()));
+        sqlite_writer = Some(writer);
+        DatabasePool::Sqlite(pool)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
@@ -77,7 +92,10 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     } else {
         anyhow::bail!("unsupported database URL (expected sqlite://… or postgres://…)");
     };
-    Ok(Database { pool })
+    Ok(Database {
+        pool,
+        sqlite_writer,
+    })
 }
 
 /// The file path of a `sqlite:` URL, without query parameters; `None` for other schemes.
@@ -88,7 +106,57 @@ fn sqlite_path(url: &str) -> Option<&str> {
     Some(rest.split_once('?').map_or(rest, |(path, _)| path))
 }
 
-async fn open_sqlite(url: &str, path: &str, max_connections: u32) -> anyhow::Result<SqlitePool> {
+/// How often the checkpointer copies committed pages from the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Checkpoints the WAL every [`CHECKPOINT_INTERVAL`] on a connection of its own until the
+/// writer pool is closed. By default SQLite checkpoints inside the commit that pushes the
+/// WAL over 1 000 pages, on the committing connection — here the one writer — and the
+/// checkpoint's fsync then holds up every queued write (a fan-out batch dirties thousands of
+/// index pages, so nearly every batch paid one). Run apart (`PASSIVE`: it never waits for
+/// the writer or readers, and copies what it can), the fsync costs the writer nothing.
+async fn checkpointer(url: String, writer: SqlitePool) {
+    let Ok(options) = SqliteConnectOptions::from_str(&url) else {
+        return;
+    };
+    let options = options.busy_timeout(SQLITE_BUSY_TIMEOUT);
+    let mut conn: Option<sqlx::SqliteConnection> = None;
+    while !writer.is_closed() {
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        if writer.is_closed() {
+            break;
+        }
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match sqlx::ConnectOptions::connect(&options).await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the SQLite checkpointer cannot connect");
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut *c)
+            .await
+        {
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
+            conn = None;
+        }
+    }
+    if let Some(c) = conn {
+        let _ = sqlx::Connection::close(c).await;
+    }
+}
+
+/// Opens a pool on the SQLite file; the `writer` pool leaves checkpoints to the
+/// [`checkpointer`].
+async fn open_sqlite(
+    url: &str,
+    path: &str,
+    max_connections: u32,
+    writer: bool,
+) -> anyhow::Result<SqlitePool> {
     if path.is_empty() || path.starts_with(":memory:") {
         anyhow::bail!("SQLite needs a file path (sqlite://path/to/shutter.db)");
     }
@@ -109,7 +177,18 @@ async fn open_sqlite(url: &str, path: &str, max_connections: u32) -> anyhow::Res
         // drop the last transactions, a fair price for not syncing every commit.
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        // After a checkpoint has caught up, the WAL file is cut back to this size.
+        .pragma("journal_size_limit", "67108864");
+    let options = if !writer {
+        options
+    } else {
+        // The writer: it also gets a larger page cache (64 MiB), as writes touch index pages
+        // all over the feed and follow tables; readers keep SQLite's default.
+        options
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("cache_size", "-65536")
+    };
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -119,6 +198,11 @@ async fn open_sqlite(url: &str, path: &str, max_connections: u32) -> anyhow::Res
 }
 
 impl Database {
+    fn sqlite_repo(&self, pool: &SqlitePool) -> SqliteRepo {
+        let writer = self.sqlite_writer.as_ref().unwrap_or(pool);
+        SqliteRepo::new(pool.clone(), writer.clone())
+    }
+
     /// Brings the schema up to date with the migrations embedded for this dialect.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pool {
@@ -133,7 +217,7 @@ impl Database {
     /// The [`Repo`] adapter over this database's pool.
     pub fn repo(&self) -> Arc<dyn Repo> {
         match &self.pool {
-            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
         }
     }
@@ -141,7 +225,7 @@ impl Database {
     /// The [`FileRepo`] adapter over this database's pool.
     pub fn file_repo(&self) -> Arc<dyn FileRepo> {
         match &self.pool {
-            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
         }
     }
@@ -149,7 +233,7 @@ impl Database {
     /// The [`JobQueue`] adapter over this database's pool.
     pub fn job_queue(&self) -> Arc<dyn JobQueue> {
         match &self.pool {
-            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
         }
     }
@@ -157,7 +241,7 @@ impl Database {
     /// The [`MediaRepo`] adapter over this database's pool.
     pub fn media_repo(&self) -> Arc<dyn MediaRepo> {
         match &self.pool {
-            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
         }
     }
@@ -165,7 +249,7 @@ impl Database {
     /// The [`SocialRepo`] adapter over this database's pool.
     pub fn social_repo(&self) -> Arc<dyn SocialRepo> {
         match &self.pool {
-            DatabasePool::Sqlite(pool) => Arc::new(SqliteRepo::new(pool.clone())),
+            DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
             DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
         }
     }
@@ -189,6 +273,9 @@ impl Database {
         match &self.pool {
             DatabasePool::Sqlite(pool) => pool.close().await,
             DatabasePool::Postgres(pool) => pool.close().await,
+        }
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
         }
     }
 }

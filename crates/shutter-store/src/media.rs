@@ -504,7 +504,7 @@ macro_rules! media_repo_adapter {
                     .bind(PostStatus::Failed.as_str())
                     .bind(now.millis())
                     .bind(post_id.to_string())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)

@@ -429,7 +429,7 @@ pub const BACKFILL_FEED: &str =
      SELECT ?, p.id, p.author_id, p.created_at FROM posts p \
      WHERE p.author_id = ? AND p.status = 'published' AND p.fanned_out \
      ORDER BY p.created_at DESC, p.id DESC LIMIT ? \
-     ON CONFLICT (user_id, post_id) DO NOTHING";
+     ON CONFLICT DO NOTHING";
 pub const UNFEED_AUTHOR: &str = "DELETE FROM feed_entries WHERE user_id = ? AND author_id = ?";
 
 /// A page of users next to the time that orders them (a follow's or a like's), under the
@@ -505,7 +505,7 @@ pub const FANOUT_INSERT: &str =
     "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
      SELECT follower_id, ?, ?, ? FROM follows \
      WHERE followee_id = ? AND follower_id > ? AND follower_id <= ? \
-     ON CONFLICT (user_id, post_id) DO NOTHING";
+     ON CONFLICT DO NOTHING";
 /// With the last batch: entries for whoever followed since the post was created. A follower
 /// who arrived while the fan-out was under way may sort before the batch that was running,
 /// and its follow's backfill did not take the post (not fanned out yet); without this the
@@ -514,7 +514,7 @@ pub const FANOUT_INSERT: &str =
 pub const FANOUT_CATCH_UP: &str =
     "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
      SELECT follower_id, ?, ?, ? FROM follows WHERE followee_id = ? AND created_at >= ? \
-     ON CONFLICT (user_id, post_id) DO NOTHING";
+     ON CONFLICT DO NOTHING";
 pub const MARK_FANNED_OUT: &str = "UPDATE posts SET fanned_out = TRUE WHERE id = ?";
 
 pub const PING: &str = "SELECT 1";

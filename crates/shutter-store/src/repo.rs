@@ -29,12 +29,16 @@ use crate::queries as q;
 /// adapter for SQLite (the last three in `crate::files`, `crate::jobs` and `crate::media`).
 #[derive(Clone, Debug)]
 pub struct SqliteRepo {
+    /// Reads, on as many connections as the pool allows (WAL: they never wait for a writer).
     pub(crate) pool: SqlitePool,
+    /// Writes: a pool of one connection (see [`crate::open`]), so the writers of this process
+    /// queue for it in order instead of polling SQLite's lock.
+    pub(crate) writer: SqlitePool,
 }
 
 impl SqliteRepo {
-    pub fn new(pool: SqlitePool) -> Self {
-        SqliteRepo { pool }
+    pub fn new(pool: SqlitePool, writer: SqlitePool) -> Self {
+        SqliteRepo { pool, writer }
     }
 
     /// SQLite already speaks `?`.
@@ -48,7 +52,7 @@ impl SqliteRepo {
     /// waits for the lock instead. Writers are thereby serialised, which is also what makes
     /// the read-then-write steps below race-free on SQLite.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// No row locks in SQLite: the immediate transaction already excludes other writers.
@@ -78,11 +82,16 @@ impl SqliteRepo {
 #[derive(Clone, Debug)]
 pub struct PgRepo {
     pub(crate) pool: PgPool,
+    /// The same pool: PostgreSQL writers do not exclude each other.
+    pub(crate) writer: PgPool,
 }
 
 impl PgRepo {
     pub fn new(pool: PgPool) -> Self {
-        PgRepo { pool }
+        PgRepo {
+            writer: pool.clone(),
+            pool,
+        }
     }
 
     pub(crate) fn sql(text: &str) -> Cow<'_, str> {
@@ -91,7 +100,7 @@ impl PgRepo {
 
     /// Statements run at READ COMMITTED; the few read-then-write steps lock what they read.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+        self.writer.begin().await
     }
 
     /// `FOR UPDATE` conflicts with the `FOR KEY SHARE` lock that inserting a row referencing
@@ -460,7 +469,7 @@ macro_rules! repo_adapter {
                     .bind(new.tier.as_str())
                     .bind(new.role.as_str())
                     .bind(new.created_at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 // A new user's row holds nothing the insert did not say (the bio and counters
@@ -557,7 +566,7 @@ macro_rules! repo_adapter {
                     .bind(token.created_at.millis())
                     .bind(token.expires_at.millis())
                     .bind(false)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(())
@@ -621,7 +630,7 @@ macro_rules! repo_adapter {
                 sqlx::query(&Self::sql(q::REVOKE_REFRESH_FAMILY))
                     .bind(true)
                     .bind(family_id.to_string())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(())
@@ -895,7 +904,7 @@ macro_rules! repo_adapter {
                     .bind(body)
                     .bind(user_id.to_string())
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(())
@@ -905,7 +914,7 @@ macro_rules! repo_adapter {
                 sqlx::query(&Self::sql(q::IDEMPOTENCY_ABANDON))
                     .bind(user_id.to_string())
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(())

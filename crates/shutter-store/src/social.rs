@@ -348,7 +348,7 @@ macro_rules! social_repo_adapter {
                     .bind(post.to_string())
                     .bind(user.to_string())
                     .bind(now.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)
@@ -358,7 +358,7 @@ macro_rules! social_repo_adapter {
                 let done = sqlx::query(&Self::sql(q::DELETE_LIKE))
                     .bind(post.to_string())
                     .bind(user.to_string())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)
