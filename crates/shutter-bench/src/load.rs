@@ -69,6 +69,8 @@ pub struct Report {
     pub io_errors: u64,
     /// From the moment every connection was open until the last response.
     pub elapsed: Duration,
+    /// Open loop only: requests that found no free connection for over 1 ms.
+    pub late: u64,
 }
 
 impl Report {
@@ -99,11 +101,25 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?)
 }
 
-struct TaskResult {
+/// One connection's tally.
+struct Tally {
     per_kind: Vec<Histogram<u64>>,
     ok: u64,
     statuses: BTreeMap<u16, u64>,
     io_errors: u64,
+}
+
+impl Tally {
+    fn new(kinds: usize) -> anyhow::Result<Self> {
+        Ok(Tally {
+            per_kind: (0..kinds)
+                .map(|_| histogram())
+                .collect::<anyhow::Result<_>>()?,
+            ok: 0,
+            statuses: BTreeMap::new(),
+            io_errors: 0,
+        })
+    }
 }
 
 async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
@@ -115,6 +131,117 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
         let _ = conn.await;
     });
     Ok(sender)
+}
+
+/// A keep-alive connection of the load generator, reopened when it fails.
+struct Conn {
+    addr: SocketAddr,
+    host: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr, tally: &mut Tally) -> Self {
+        let sender = match connect(addr).await {
+            Ok(s) => Some(s),
+            Err(_) => {
+                tally.io_errors += 1;
+                None
+            }
+        };
+        Conn {
+            addr,
+            host: addr.to_string(),
+            sender,
+        }
+    }
+
+    /// Sends `req` and records it in `tally`, its latency counted from `since` (when it was
+    /// sent, or when it was due in an open loop). A request whose connection failed is
+    /// retried (up to 3 attempts) on a new connection, so a counted run still sends every
+    /// numbered request.
+    async fn send(
+        &mut self,
+        req: &Req,
+        since: Option<Instant>,
+        tally: &mut Tally,
+    ) -> anyhow::Result<()> {
+        for _attempt in 0..3 {
+            let s = match self.sender.as_mut() {
+                Some(s) => s,
+                None => match connect(self.addr).await {
+                    Ok(s) => self.sender.insert(s),
+                    Err(_) => {
+                        tally.io_errors += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+            };
+            let request = build(req, &self.host)?;
+            let started = since.unwrap_or_else(Instant::now);
+            let outcome = async {
+                s.ready().await?;
+                let resp = s.send_request(request).await?;
+                let status = resp.status();
+                resp.into_body().collect().await?;
+                Ok::<_, hyper::Error>(status)
+            }
+            .await;
+            match outcome {
+                Ok(status) if status.is_success() => {
+                    let us = started.elapsed().as_micros() as u64;
+                    if let Some(h) = tally.per_kind.get_mut(req.kind) {
+                        h.saturating_record(us.max(1));
+                    }
+                    tally.ok += 1;
+                    return Ok(());
+                }
+                Ok(status) => {
+                    *tally.statuses.entry(status.as_u16()).or_default() += 1;
+                    return Ok(());
+                }
+                Err(_) => {
+                    tally.io_errors += 1;
+                    self.sender = None;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds up the connections' tallies.
+async fn collect(
+    kinds: usize,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Tally>>>,
+    started: Instant,
+) -> anyhow::Result<Report> {
+    let mut report = Report {
+        per_kind: (0..kinds)
+            .map(|_| histogram())
+            .collect::<anyhow::Result<_>>()?,
+        all: histogram()?,
+        ok: 0,
+        statuses: BTreeMap::new(),
+        io_errors: 0,
+        elapsed: Duration::ZERO,
+        late: 0,
+    };
+    for task in tasks {
+        let r = task.await??;
+        for (mine, theirs) in report.per_kind.iter_mut().zip(&r.per_kind) {
+            mine.add(theirs)?;
+            report.all.add(theirs)?;
+        }
+        report.ok += r.ok;
+        report.io_errors += r.io_errors;
+        for (status, n) in r.statuses {
+            *report.statuses.entry(status).or_default() += n;
+        }
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
 }
 
 /// Runs a closed loop of `connections` connections to `addr`; `make` builds the request with
@@ -133,31 +260,16 @@ where
     let make = Arc::new(make);
     let next = Arc::new(AtomicU64::new(0));
     let barrier = Arc::new(Barrier::new(connections + 1));
-    let host = addr.to_string();
     let mut tasks = Vec::with_capacity(connections);
     for c in 0..connections {
         let make = make.clone();
         let next = next.clone();
         let barrier = barrier.clone();
-        let host = host.clone();
         let n_kinds = kinds.len();
         tasks.push(tokio::spawn(async move {
-            let mut result = TaskResult {
-                per_kind: (0..n_kinds)
-                    .map(|_| histogram())
-                    .collect::<anyhow::Result<_>>()?,
-                ok: 0,
-                statuses: BTreeMap::new(),
-                io_errors: 0,
-            };
+            let mut tally = Tally::new(n_kinds)?;
             let mut rng = StdRng::seed_from_u64(0xbe4c_0000 + c as u64);
-            let mut sender = match connect(addr).await {
-                Ok(s) => Some(s),
-                Err(_) => {
-                    result.io_errors += 1;
-                    None
-                }
-            };
+            let mut conn = Conn::open(addr, &mut tally).await;
             barrier.wait().await;
             let deadline = match stop {
                 Stop::For(d) => Some(Instant::now() + d),
@@ -174,78 +286,71 @@ where
                     }
                 }
                 let req = make(seq, &mut rng);
-                // A request whose connection failed is retried (up to 3 attempts) on a new
-                // connection, so a Count run still sends every numbered request.
-                for _attempt in 0..3 {
-                    let s = match sender.as_mut() {
-                        Some(s) => s,
-                        None => match connect(addr).await {
-                            Ok(s) => sender.insert(s),
-                            Err(_) => {
-                                result.io_errors += 1;
-                                tokio::time::sleep(Duration::from_millis(10)).await;
-                                continue;
-                            }
-                        },
-                    };
-                    let request = build(&req, &host)?;
-                    let started = Instant::now();
-                    let outcome = async {
-                        s.ready().await?;
-                        let resp = s.send_request(request).await?;
-                        let status = resp.status();
-                        resp.into_body().collect().await?;
-                        Ok::<_, hyper::Error>(status)
-                    }
-                    .await;
-                    match outcome {
-                        Ok(status) if status.is_success() => {
-                            let us = started.elapsed().as_micros() as u64;
-                            if let Some(h) = result.per_kind.get_mut(req.kind) {
-                                h.saturating_record(us.max(1));
-                            }
-                            result.ok += 1;
-                            break;
-                        }
-                        Ok(status) => {
-                            *result.statuses.entry(status.as_u16()).or_default() += 1;
-                            break;
-                        }
-                        Err(_) => {
-                            result.io_errors += 1;
-                            sender = None;
-                        }
-                    }
-                }
+                conn.send(&req, None, &mut tally).await?;
             }
-            Ok::<_, anyhow::Error>(result)
+            Ok::<_, anyhow::Error>(tally)
+        }));
+    }
+    barrier.wait().await;
+    collect(kinds.len(), tasks, Instant::now()).await
+}
+
+/// Runs an open loop: requests fall due at a fixed `rate` per second for `duration`, whether
+/// or not earlier ones have been answered, and go out on whichever of `connections`
+/// keep-alive connections is free. Each latency is counted from when its request fell due,
+/// so a stalled server shows as latency instead of as fewer requests (no coordinated
+/// omission). `Report::late` counts requests that waited over 1 ms for a free connection.
+pub async fn run_at_rate<F>(
+    addr: SocketAddr,
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+    kinds: &[&'static str],
+    make: F,
+) -> anyhow::Result<Report>
+where
+    F: Fn(u64, &mut StdRng) -> Req + Send + Sync + 'static,
+{
+    let connections = connections.max(1);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Req)>();
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let late = Arc::new(AtomicU64::new(0));
+    let barrier = Arc::new(Barrier::new(connections + 1));
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let rx = rx.clone();
+        let late = late.clone();
+        let barrier = barrier.clone();
+        let n_kinds = kinds.len();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::new(n_kinds)?;
+            let mut conn = Conn::open(addr, &mut tally).await;
+            barrier.wait().await;
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some((due, req)) = next else { break };
+                if due.elapsed() > Duration::from_millis(1) {
+                    late.fetch_add(1, Ordering::Relaxed);
+                }
+                conn.send(&req, Some(due), &mut tally).await?;
+            }
+            Ok::<_, anyhow::Error>(tally)
         }));
     }
     barrier.wait().await;
     let started = Instant::now();
-    let mut report = Report {
-        per_kind: (0..kinds.len())
-            .map(|_| histogram())
-            .collect::<anyhow::Result<_>>()?,
-        all: histogram()?,
-        ok: 0,
-        statuses: BTreeMap::new(),
-        io_errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for task in tasks {
-        let r = task.await??;
-        for (mine, theirs) in report.per_kind.iter_mut().zip(&r.per_kind) {
-            mine.add(theirs)?;
-            report.all.add(theirs)?;
-        }
-        report.ok += r.ok;
-        report.io_errors += r.io_errors;
-        for (status, n) in r.statuses {
-            *report.statuses.entry(status).or_default() += n;
+    let mut rng = StdRng::seed_from_u64(0xfeed_0000);
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    for seq in 0..total {
+        let due = started + Duration::from_secs_f64(seq as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        if tx.send((due, make(seq, &mut rng))).is_err() {
+            break;
         }
     }
-    report.elapsed = started.elapsed();
+    drop(tx);
+    let mut report = collect(kinds.len(), tasks, started).await?;
+    report.late = late.load(Ordering::Relaxed);
     Ok(report)
 }
 

@@ -29,7 +29,7 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::report::Outcome;
-use crate::scenario::{Ctx, Durations, Entry};
+use crate::scenario::{Ctx, Durations};
 use crate::seed::SeedPlan;
 use crate::server::ServerConfig;
 
@@ -72,6 +72,35 @@ async fn main() -> ExitCode {
             eprintln!("shutter-bench: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Waits (up to five minutes) until the server's job queue has nothing queued or running.
+async fn wait_for_idle_jobs(db: &sqlx::SqlitePool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        let busy: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+                .fetch_one(db)
+                .await?;
+        if busy == 0 {
+            if said {
+                eprintln!(
+                    "bench: the job queue drained in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return Ok(());
+        }
+        if !said {
+            eprintln!("bench: waiting for {busy} background jobs to finish");
+            said = true;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("the server's job queue still holds {busy} jobs after five minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -141,6 +170,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             posts: 100_000,
             follows: 200_000,
             fan_authors: vec![10_000],
+            files_per_user: 5,
         }
     } else {
         SeedPlan {
@@ -149,6 +179,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             posts: 100_000,
             follows: 200_000,
             fan_authors: vec![10_000, 100_000],
+            files_per_user: 5,
         }
     };
     eprintln!(
@@ -207,6 +238,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         connections: args.connections,
         addr: config.addr(),
         base_url,
+        data_dir: data_dir.clone(),
+        server_pid: srv.pid()?,
         http,
         minter,
         seeded,
@@ -217,12 +250,14 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
     let mut results: Vec<(String, Outcome)> = Vec::new();
     let mut all_ran = true;
-    for entry in &entries {
-        let Entry::Ready(s) = entry else { continue };
+    for s in &entries {
         if !selected(s.name()) {
             results.push((s.name().to_owned(), Outcome::NotRun));
             continue;
         }
+        // Each scenario starts on a quiet server: the background jobs of the one before
+        // (fan-out of new posts, photo processing, deletes) are done.
+        wait_for_idle_jobs(&ctx.db).await?;
         let t = Instant::now();
         let outcome = match s.run(&ctx).await {
             Ok(f) => Outcome::Measured(f),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::scenario::{Entry, Figures};
+use crate::scenario::{Figures, Scenario};
 
 /// How one scenario of the list ended.
 pub enum Outcome {
@@ -42,7 +42,7 @@ fn show(v: &Value) -> String {
 /// whether they were met.
 pub fn table(
     machine: &Map<String, Value>,
-    entries: &[Entry],
+    entries: &[Box<dyn Scenario>],
     results: &[(String, Outcome)],
     quick: bool,
 ) -> String {
@@ -65,17 +65,15 @@ pub fn table(
     for entry in entries {
         let name = entry.name();
         let outcome = results.iter().find(|(n, _)| n == name).map(|(_, o)| o);
-        match (entry, outcome) {
-            (Entry::Planned { what, .. }, _) => {
-                let _ = writeln!(out, "{name:<16} not implemented yet ({what})");
-            }
-            (Entry::Ready(_), None | Some(Outcome::NotRun)) => {
+        match outcome {
+            None | Some(Outcome::NotRun) => {
                 let _ = writeln!(out, "{name:<16} not run");
             }
-            (Entry::Ready(_), Some(Outcome::Failed(e))) => {
+            Some(Outcome::Failed(e)) => {
                 let _ = writeln!(out, "{name:<16} FAILED: {e}");
             }
-            (Entry::Ready(s), Some(Outcome::Measured(f))) => {
+            Some(Outcome::Measured(f)) => {
+                let s = entry;
                 let targets = s.targets();
                 let mut first = true;
                 for (fig, v) in &f.0 {

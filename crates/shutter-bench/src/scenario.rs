@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ pub struct Ctx {
     pub connections: usize,
     pub addr: SocketAddr,
     pub base_url: String,
+    /// The server's data directory (its filesystem is the one uploads land on).
+    pub data_dir: PathBuf,
+    /// The server process, to read its memory in `/proc`.
+    pub server_pid: u32,
     /// For the few control requests (creating a post, confirming a feed), not for load.
     pub http: reqwest::Client,
     pub minter: Minter,
@@ -36,6 +41,7 @@ pub struct Durations {
     /// Load before each measurement, not counted.
     pub warmup: Duration,
     pub measure: Duration,
+    pub quick: bool,
 }
 
 impl Durations {
@@ -44,11 +50,13 @@ impl Durations {
             Durations {
                 warmup: Duration::from_secs(3),
                 measure: Duration::from_secs(15),
+                quick,
             }
         } else {
             Durations {
                 warmup: Duration::from_secs(10),
                 measure: Duration::from_secs(60),
+                quick,
             }
         }
     }
@@ -127,55 +135,22 @@ pub trait Scenario: Send + Sync {
     async fn run(&self, ctx: &Ctx) -> anyhow::Result<Figures>;
 }
 
-/// A scenario of the full harness: implemented, or only named so far.
-pub enum Entry {
-    Ready(Box<dyn Scenario>),
-    Planned {
-        name: &'static str,
-        what: &'static str,
-    },
-}
-
-impl Entry {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Entry::Ready(s) => s.name(),
-            Entry::Planned { name, .. } => name,
-        }
-    }
-}
-
 /// Every scenario, in the order they run.
-pub fn all() -> Vec<Entry> {
-    use crate::scenarios::{fanout::Fanout, like_storm::LikeStorm, read_mix::ReadMix};
+pub fn all() -> Vec<Box<dyn Scenario>> {
+    use crate::scenarios::{
+        fanout::Fanout, like_storm::LikeStorm, media::Media, presign::Presign,
+        read_fixed_rate::ReadFixedRate, read_mix::ReadMix, upload_large::UploadLarge,
+        upload_small::UploadSmall, write_mix::WriteMix,
+    };
     vec![
-        Entry::Ready(Box::new(ReadMix)),
-        Entry::Planned {
-            name: "read_fixed_rate",
-            what:
-                "read_mix at a fixed request rate (open loop), latency without coordinated omission",
-        },
-        Entry::Planned {
-            name: "write_mix",
-            what: "posts, comments, follows and likes at 64 connections",
-        },
-        Entry::Planned {
-            name: "presign",
-            what: "POST /v1/files upload tickets per second",
-        },
-        Entry::Planned {
-            name: "upload_small",
-            what: "presigned PUTs of small files",
-        },
-        Entry::Planned {
-            name: "upload_large",
-            what: "large presigned PUT and tus uploads: throughput and server memory",
-        },
-        Entry::Planned {
-            name: "media",
-            what: "photo posts: upload to published (variants and blurhash) per second",
-        },
-        Entry::Ready(Box::new(Fanout)),
-        Entry::Ready(Box::new(LikeStorm)),
+        Box::new(ReadMix),
+        Box::new(ReadFixedRate),
+        Box::new(WriteMix),
+        Box::new(Presign),
+        Box::new(UploadSmall),
+        Box::new(UploadLarge),
+        Box::new(Media),
+        Box::new(Fanout),
+        Box::new(LikeStorm),
     ]
 }

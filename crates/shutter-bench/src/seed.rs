@@ -37,6 +37,8 @@ pub struct SeedPlan {
     /// One author per entry, followed by that many users (the first ones, social then crowd)
     /// and without posts yet: the `fanout` scenario's authors.
     pub fan_authors: Vec<usize>,
+    /// Ready (uploaded) files of each social user, for the file listings of `read_mix`.
+    pub files_per_user: usize,
 }
 
 /// A seeded user.
@@ -68,6 +70,9 @@ pub struct Seeded {
     pub fan_authors: Vec<FanAuthor>,
     /// A published post nobody has liked yet (by a user of its own), for `like_storm`.
     pub storm_post: String,
+    /// A premium user with nothing yet (premium: files up to 5 GiB), for `upload_large`.
+    pub premium: SeedUser,
+    pub files: usize,
     pub seconds: f64,
 }
 
@@ -119,11 +124,13 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
     let now = now_ms();
     let day = 86_400_000i64;
 
-    // Users: social, crowd, fan-out authors, the like-storm author. Created over 60 days,
-    // in order, so ids follow creation.
+    // Users: social, crowd, fan-out authors, the like-storm author, the premium user.
+    // Created over 60 days, in order, so ids follow creation.
     let n_social = plan.users;
     let n_people = plan.users + plan.crowd;
-    let n_total = n_people + plan.fan_authors.len() + 1;
+    let storm_author = n_people + plan.fan_authors.len();
+    let premium = storm_author + 1;
+    let n_total = premium + 1;
     let mut users: Vec<UserRow> = (0..n_total)
         .map(|i| {
             let created_at = now - 60 * day + (i as i64) * (30 * day / n_total.max(1) as i64);
@@ -131,10 +138,12 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
                 format!("bench_{i}")
             } else if i < n_people {
                 format!("bench_crowd_{}", i - n_social)
-            } else if i < n_total - 1 {
+            } else if i < storm_author {
                 format!("bench_fan_{}", i - n_people)
-            } else {
+            } else if i == storm_author {
                 "bench_storm".to_owned()
+            } else {
+                "bench_premium".to_owned()
             };
             UserRow {
                 id: id_at(created_at),
@@ -188,7 +197,6 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
         })
         .collect();
     post_times.sort_unstable();
-    let storm_author = n_total - 1;
     post_times.push((now - 60_000, storm_author));
     let posts: Vec<(String, usize, i64)> = post_times
         .into_iter()
@@ -209,7 +217,11 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
                 .push_bind(&u.username)
                 .push_bind(&u.username)
                 .push_bind(&hash)
-                .push_bind("basic")
+                .push_bind(if u.username == "bench_premium" {
+                    "premium"
+                } else {
+                    "basic"
+                })
                 .push_bind("user")
                 .push_bind(u.created_at)
                 .push_bind(u.followers)
@@ -255,12 +267,52 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
             .await
             .context("seeding follows")?;
     }
+    // Files: ready, private, uploaded over the last 30 days, as a finished PUT leaves them.
+    let mut files: Vec<(String, usize, i64)> = (0..n_social)
+        .flat_map(|owner| (0..plan.files_per_user).map(move |k| (owner, k)))
+        .map(|(owner, _)| {
+            let at = now - rng.gen_range(60_000..30 * day);
+            (id_at(at), owner, at)
+        })
+        .collect();
+    files.sort_unstable_by_key(|f| f.2);
+    for chunk in files.chunks(1000) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO files (id, owner_id, filename, content_type, size, sha256, md5, \
+             visibility, status, bytes_received, upload_expires_at, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, (id, owner, at)| {
+            b.push_bind(id)
+                .push_bind(&users[*owner].id)
+                .push_bind(format!("report-{}.pdf", &id[..8]))
+                .push_bind("application/pdf")
+                .push_bind(250_000i64)
+                .push_bind("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+                .push_bind("098f6bcd4621d373cade4e832627b4f6")
+                .push_bind("private")
+                .push_bind("ready")
+                .push_bind(250_000i64)
+                .push_bind(*at + 3_600_000)
+                .push_bind(*at)
+                .push_bind(*at);
+        });
+        qb.build()
+            .execute(&mut *tx)
+            .await
+            .context("seeding files")?;
+    }
+    sqlx::query("INSERT INTO file_tags (file_id, tag, position) SELECT id, 'bench', 0 FROM files")
+        .execute(&mut *tx)
+        .await
+        .context("seeding file tags")?;
     // Every seeded post is fanned out: its followers' feeds hold it, as the fan-out job would
-    // have left them.
+    // have left them. Written in the table's key order (reader, newest first), which is far
+    // quicker than in post order.
     let feed_entries = sqlx::query(
         "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
          SELECT f.follower_id, p.id, p.author_id, p.created_at \
-         FROM posts p JOIN follows f ON f.followee_id = p.author_id",
+         FROM posts p JOIN follows f ON f.followee_id = p.author_id \
+         ORDER BY f.follower_id, p.created_at DESC, p.id DESC",
     )
     .execute(&mut *tx)
     .await
@@ -306,6 +358,8 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
         feed_entries,
         fan_authors,
         storm_post,
+        premium: seed_user(premium),
+        files: files.len(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
