@@ -75,6 +75,15 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `sync`: the kernel writes every dirty page back (best effort; a failure is only reported).
+async fn flush_to_disk() {
+    match tokio::process::Command::new("sync").status().await {
+        Ok(status) if status.success() => {}
+        Ok(status) => eprintln!("bench: sync failed ({status})"),
+        Err(e) => eprintln!("bench: sync could not run: {e}"),
+    }
+}
+
 /// Waits (up to five minutes) until the server's job queue has nothing queued or running.
 async fn wait_for_idle_jobs(db: &sqlx::SqlitePool) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -256,8 +265,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             continue;
         }
         // Each scenario starts on a quiet server: the background jobs of the one before
-        // (fan-out of new posts, photo processing, deletes) are done.
+        // (fan-out of new posts, photo processing, deletes) are done, and the bytes it wrote
+        // are on disk rather than dirty in the kernel's page cache, whose write-back would
+        // otherwise throttle the next scenario's writes.
         wait_for_idle_jobs(&ctx.db).await?;
+        flush_to_disk().await;
         let t = Instant::now();
         let outcome = match s.run(&ctx).await {
             Ok(f) => Outcome::Measured(f),
