@@ -523,3 +523,28 @@ async fn a_tus_session_expires_with_the_upload_url_ttl() {
     assert_eq!(header(&resp, "tus-resumable").as_deref(), Some(TUS));
     assert_problem(resp, 410, "upload_expired").await;
 }
+
+/// A tus upload in PATCHes of several MiB each: the digests carried from one PATCH to the
+/// next (MD5 partly hashed on another thread) end exactly the whole file's.
+#[tokio::test]
+async fn digests_carry_across_large_patches() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    let bytes = pseudo_random(7 * 1024 * 1024 + 777, 43);
+    let metadata = tus_metadata(&[("filename", "big.bin"), ("sha256", &sha256_hex(&bytes))]);
+    let (url, id) = tus_create(&app, &token, bytes.len(), &metadata).await;
+    let cuts = [0, 3 * 1024 * 1024 + 5, 6 * 1024 * 1024 + 1, bytes.len()];
+    for pair in cuts.windows(2) {
+        let resp = tus_patch(&app, &url, &token, pair[0], &bytes[pair[0]..pair[1]]).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NO_CONTENT,
+            "PATCH at {}",
+            pair[0]
+        );
+    }
+    let file = file_of(&app, Some(&token), &id).await;
+    assert_eq!(file["status"], "ready", "{file}");
+    assert_eq!(file["md5"], md5_hex(&bytes));
+    assert_eq!(file["sha256"], sha256_hex(&bytes));
+}

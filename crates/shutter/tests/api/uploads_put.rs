@@ -561,3 +561,38 @@ async fn a_second_upload_while_one_is_running_is_a_conflict() {
     assert_eq!(done["file"]["sha256"], sha256_hex(&bytes));
     assert_eq!(download(&app, Some(&token), &id).await, bytes);
 }
+
+/// Uploads of several MiB are hashed partly on another thread (MD5, a batch at a time): the
+/// stored digests must still be exactly the bytes' own, with a declared MD5 checked too.
+#[tokio::test]
+async fn a_multi_megabyte_upload_gets_exact_digests() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    // Not a whole number of batches or chunks.
+    let bytes = pseudo_random(5 * 1024 * 1024 + 12_345, 41);
+    let mut body = file_request("data.bin", "application/octet-stream", bytes.len());
+    body["md5"] = json!(md5_hex(&bytes));
+    body["sha256"] = json!(sha256_hex(&bytes));
+    let done = upload_with(&app, &token, body, &bytes).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_eq!(done["md5"], md5_hex(&bytes));
+    assert_eq!(done["sha256"], sha256_hex(&bytes));
+    assert_eq!(
+        download(&app, Some(&token), done["id"].as_str().unwrap()).await,
+        bytes
+    );
+
+    // A declared MD5 that is off fails the upload, however large.
+    let mut body = file_request("data.bin", "application/octet-stream", bytes.len());
+    body["md5"] = json!(md5_hex(b"other bytes"));
+    let (file, ticket) = create_file(&app, &token, &body).await;
+    let resp = put_ticket(&app, &ticket, bytes.clone()).await;
+    assert_problem(resp, 422, "checksum_mismatch").await;
+    assert_failed(
+        &app,
+        &token,
+        file["id"].as_str().unwrap(),
+        "checksum_mismatch",
+    )
+    .await;
+}
