@@ -299,7 +299,8 @@ where
 /// or not earlier ones have been answered, and go out on whichever of `connections`
 /// keep-alive connections is free. Each latency is counted from when its request fell due,
 /// so a stalled server shows as latency instead of as fewer requests (no coordinated
-/// omission). `Report::late` counts requests that waited over 1 ms for a free connection.
+/// omission). `Report::late` counts requests that waited over 1 ms for a free connection
+/// (after they were handed over: the timer's own granularity, up to 1 ms, is not counted).
 pub async fn run_at_rate<F>(
     addr: SocketAddr,
     connections: usize,
@@ -312,7 +313,7 @@ where
     F: Fn(u64, &mut StdRng) -> Req + Send + Sync + 'static,
 {
     let connections = connections.max(1);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Req)>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Instant, Req)>();
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let late = Arc::new(AtomicU64::new(0));
     let barrier = Arc::new(Barrier::new(connections + 1));
@@ -328,8 +329,10 @@ where
             barrier.wait().await;
             loop {
                 let next = rx.lock().await.recv().await;
-                let Some((due, req)) = next else { break };
-                if due.elapsed() > Duration::from_millis(1) {
+                let Some((due, handed, req)) = next else {
+                    break;
+                };
+                if handed.elapsed() > Duration::from_millis(1) {
                     late.fetch_add(1, Ordering::Relaxed);
                 }
                 conn.send(&req, Some(due), &mut tally).await?;
@@ -344,7 +347,8 @@ where
     for seq in 0..total {
         let due = started + Duration::from_secs_f64(seq as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
-        if tx.send((due, make(seq, &mut rng))).is_err() {
+        let req = make(seq, &mut rng);
+        if tx.send((due, Instant::now(), req)).is_err() {
             break;
         }
     }

@@ -141,6 +141,7 @@ impl Scenario for UploadLarge {
         f.set("disk_mb_per_s", mb / disk_secs, 1);
         f.set("ratio_to_disk", disk_secs / put_secs, 3);
         f.set("rss_before_mib", rss_before as f64 / 1024.0, 1);
+        f.set("rss_peak_mib", peak as f64 / 1024.0, 1);
         f.set(
             "rss_growth_mib",
             peak.saturating_sub(rss_before) as f64 / 1024.0,
