@@ -75,10 +75,7 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     let max_connections = max_connections.max(1);
     let mut sqlite_writer = None;
     let pool = if let Some(path) = sqlite_path(url) {
-        let pool = open_sqlite(url, path, max_connections, false).await?;
-        // The writer leaves checkpoints to the checkpointer below.
-        let writer = open_sqlite(url, path, 1, true).await?;
-        tokio::spawn(checkpointer(url.to_owned(), writer.clone()));
+        let (pool, writer) = open_sqlite(url, path, max_connections).await?;
         sqlite_writer = Some(writer);
         DatabasePool::Sqlite(pool)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -115,11 +112,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// checkpoint's fsync then holds up every queued write (a fan-out batch dirties thousands of
 /// index pages, so nearly every batch paid one). Run apart (`PASSIVE`: it never waits for
 /// the writer or readers, and copies what it can), the fsync costs the writer nothing.
-async fn checkpointer(url: String, writer: SqlitePool) {
-    let Ok(options) = SqliteConnectOptions::from_str(&url) else {
-        return;
-    };
-    let options = options.busy_timeout(SQLITE_BUSY_TIMEOUT);
+async fn checkpointer(options: SqliteConnectOptions, writer: SqlitePool) {
     let mut conn: Option<sqlx::SqliteConnection> = None;
     while !writer.is_closed() {
         tokio::time::sleep(CHECKPOINT_INTERVAL).await;
@@ -149,14 +142,13 @@ async fn checkpointer(url: String, writer: SqlitePool) {
     }
 }
 
-/// Opens a pool on the SQLite file; the `writer` pool leaves checkpoints to the
-/// [`checkpointer`].
+/// Opens the readers' pool and the writer's one-connection pool on the SQLite file, and
+/// starts the [`checkpointer`] (the writer leaves checkpoints to it).
 async fn open_sqlite(
     url: &str,
     path: &str,
     max_connections: u32,
-    writer: bool,
-) -> anyhow::Result<SqlitePool> {
+) -> anyhow::Result<(SqlitePool, SqlitePool)> {
     if path.is_empty() || path.starts_with(":memory:") {
         anyhow::bail!("SQLite needs a file path (sqlite://path/to/shutter.db)");
     }
@@ -180,24 +172,34 @@ async fn open_sqlite(
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         // After a checkpoint has caught up, the WAL file is cut back to this size.
         .pragma("journal_size_limit", "67108864");
-    let options = if !writer {
-        // Readers map the database file (up to 256 MiB) instead of copying each page they
-        // miss out of the kernel's cache with a read call: a third more reads per second
-        // in the benchmark's read mix.
-        options.pragma("mmap_size", "268435456")
-    } else {
-        // The writer: it also gets a larger page cache (64 MiB), as writes touch index pages
-        // all over the feed and follow tables; readers keep SQLite's default.
-        options
-            .pragma("wal_autocheckpoint", "0")
-            .pragma("cache_size", "-65536")
+    let pool = |max_connections: u32, options: SqliteConnectOptions| {
+        SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
     };
-    SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await
-        .with_context(|| format!("cannot open the SQLite database {path}"))
+    // Readers map the database file (up to 256 MiB) instead of copying each page they miss
+    // out of the kernel's cache with a read call: a third more reads per second in the
+    // benchmark's read mix.
+    let readers = pool(
+        max_connections,
+        options.clone().pragma("mmap_size", "268435456"),
+    )
+    .await
+    .with_context(|| format!("cannot open the SQLite database {path}"))?;
+    // The writer also gets a larger page cache (64 MiB), as writes touch index pages all
+    // over the feed and follow tables; readers keep SQLite's default.
+    let writer = pool(
+        1,
+        options
+            .clone()
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("cache_size", "-65536"),
+    )
+    .await
+    .with_context(|| format!("cannot open the SQLite database {path}"))?;
+    tokio::spawn(checkpointer(options, writer.clone()));
+    Ok((readers, writer))
 }
 
 impl Database {

@@ -40,15 +40,16 @@ fn median_ms(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::
     Ok(times[times.len() / 2])
 }
 
-/// `vipsthumbnail` making the three sizes of `input`, timed together; the median over `runs`.
-fn vips_three_sizes(input: &Path, runs: usize) -> Result<f64, String> {
-    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+/// `vipsthumbnail` making the three sizes of `input`, timed together; the median over `runs`
+/// after one run that is not counted.
+fn vips_three_sizes(input: &Path, runs: usize) -> anyhow::Result<f64> {
+    let out = tempfile::tempdir()?;
     let invocations: [(&[&str], &str); 3] = [
         (&["-s", "1080x"], "w1080"),
         (&["-s", "640x"], "w640"),
         (&["-s", "150x150", "--smartcrop", "centre"], "thumb"),
     ];
-    let run_once = || -> Result<(), String> {
+    let run_once = || -> anyhow::Result<()> {
         for (args, name) in invocations {
             let target = out.path().join(format!("{name}.jpg[Q=82,strip]"));
             let status = Command::new("vipsthumbnail")
@@ -59,23 +60,18 @@ fn vips_three_sizes(input: &Path, runs: usize) -> Result<f64, String> {
                 .env("VIPS_CONCURRENCY", "1")
                 .status()
                 .map_err(|e| {
-                    format!("vipsthumbnail cannot run ({e}); install Debian's libvips-tools")
+                    anyhow::anyhow!(
+                        "vipsthumbnail cannot run ({e}); install Debian's libvips-tools"
+                    )
                 })?;
             if !status.success() {
-                return Err(format!("vipsthumbnail failed: {status}"));
+                anyhow::bail!("vipsthumbnail failed: {status}");
             }
         }
         Ok(())
     };
     run_once()?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let start = Instant::now();
-        run_once()?;
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    median_ms(runs, run_once)
 }
 
 /// Everything the scenario measures, on the calling thread.
@@ -111,7 +107,7 @@ fn measure(runs: usize) -> anyhow::Result<Figures> {
             }
         }
         Err(why) => {
-            eprintln!("bench:   vipsthumbnail NOT MEASURED: {why}; ratio_to_vips is missing");
+            eprintln!("bench:   vipsthumbnail NOT MEASURED: {why:#}; ratio_to_vips is missing");
             f.count("vips_missing", 1);
         }
     }

@@ -13,6 +13,29 @@ pub mod write_mix;
 use crate::load::Report;
 use crate::scenario::Figures;
 
+/// The social users (their tokens and ids, in the same order) and the seeded posts, shared
+/// by the requests a mix generates.
+pub(crate) struct Social {
+    pub tokens: std::sync::Arc<Vec<std::sync::Arc<str>>>,
+    pub users: std::sync::Arc<Vec<String>>,
+    pub posts: std::sync::Arc<Vec<String>>,
+}
+
+impl Social {
+    pub fn of(ctx: &crate::scenario::Ctx) -> Self {
+        Social {
+            tokens: std::sync::Arc::new(ctx.tokens.clone()),
+            users: std::sync::Arc::new(
+                ctx.seeded.users[..ctx.seeded.social_users]
+                    .iter()
+                    .map(|u| u.id.clone())
+                    .collect(),
+            ),
+            posts: std::sync::Arc::new(ctx.seeded.post_ids.clone()),
+        }
+    }
+}
+
 /// The figures every load run reports: `rps`, `p50_ms`, `p99_ms`, `p999_ms`, `max_ms`,
 /// `requests`, `errors`, each name prefixed with `prefix`.
 pub(crate) fn load_figures(f: &mut Figures, prefix: &str, r: &Report) {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::load;
 use crate::scenario::{Check, Ctx, Figures, Scenario, Target};
 use crate::scenarios::read_mix::{check_seeded, requests, KINDS};
-use crate::scenarios::say;
+use crate::scenarios::{load_figures, say};
 
 pub struct ReadFixedRate;
 
@@ -64,13 +64,7 @@ impl Scenario for ReadFixedRate {
         let mut f = Figures::default();
         f.set("rate", RATE, 0);
         f.count("seconds", seconds);
-        f.set("rps", r.rps(), 1);
-        f.set("p50_ms", r.quantile_ms(0.50), 3);
-        f.set("p99_ms", r.quantile_ms(0.99), 3);
-        f.set("p999_ms", r.quantile_ms(0.999), 3);
-        f.set("max_ms", r.all.max() as f64 / 1000.0, 3);
-        f.count("requests", r.ok);
-        f.count("errors", r.errors());
+        load_figures(&mut f, "", &r);
         f.count("late", r.late);
         for (kind, h) in KINDS.iter().zip(&r.per_kind) {
             f.set(&format!("{kind}_p99_ms"), load::quantile_ms(h, 0.99), 3);

@@ -6,14 +6,13 @@
 //! random seeded post), 20 % profile reads (`GET /v1/users/{id}`), 20 % file listings (`GET
 //! /v1/files?limit=20`, the user's own five seeded files).
 
-use std::sync::Arc;
-
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use rand::Rng;
 
 use crate::load::{self, Req, Stop};
 use crate::scenario::{Check, Ctx, Figures, Scenario, Target};
+use crate::scenarios::Social;
 use crate::scenarios::{load_figures, say};
 
 pub struct ReadMix;
@@ -29,14 +28,11 @@ pub(crate) const KINDS: [&str; 4] = ["feed", "post", "profile", "files"];
 pub(crate) fn requests(
     ctx: &Ctx,
 ) -> impl Fn(u64, &mut rand::rngs::StdRng) -> Req + Send + Sync + 'static {
-    let tokens: Arc<Vec<Arc<str>>> = Arc::new(ctx.tokens.clone());
-    let users: Arc<Vec<String>> = Arc::new(
-        ctx.seeded.users[..ctx.seeded.social_users]
-            .iter()
-            .map(|u| u.id.clone())
-            .collect(),
-    );
-    let posts: Arc<Vec<String>> = Arc::new(ctx.seeded.post_ids.clone());
+    let Social {
+        tokens,
+        users,
+        posts,
+    } = Social::of(ctx);
     move |_: u64, rng: &mut rand::rngs::StdRng| {
         let reader = rng.gen_range(0..tokens.len());
         let token = Some(tokens[reader].clone());

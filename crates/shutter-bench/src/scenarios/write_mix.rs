@@ -5,8 +5,6 @@
 //! random user (`PUT /v1/users/{id}/follow`). Likes and follows are idempotent, so a repeat
 //! is a valid request too.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::Method;
@@ -14,6 +12,7 @@ use rand::Rng;
 
 use crate::load::{self, Req, Stop};
 use crate::scenario::{Check, Ctx, Figures, Scenario, Target};
+use crate::scenarios::Social;
 use crate::scenarios::{load_figures, say};
 
 pub struct WriteMix;
@@ -21,14 +20,11 @@ pub struct WriteMix;
 const KINDS: [&str; 4] = ["post", "comment", "like", "follow"];
 
 fn requests(ctx: &Ctx) -> impl Fn(u64, &mut rand::rngs::StdRng) -> Req + Send + Sync + 'static {
-    let tokens: Arc<Vec<Arc<str>>> = Arc::new(ctx.tokens.clone());
-    let users: Arc<Vec<String>> = Arc::new(
-        ctx.seeded.users[..ctx.seeded.social_users]
-            .iter()
-            .map(|u| u.id.clone())
-            .collect(),
-    );
-    let posts: Arc<Vec<String>> = Arc::new(ctx.seeded.post_ids.clone());
+    let Social {
+        tokens,
+        users,
+        posts,
+    } = Social::of(ctx);
     move |seq: u64, rng: &mut rand::rngs::StdRng| {
         let me = rng.gen_range(0..tokens.len());
         let token = Some(tokens[me].clone());
