@@ -7,8 +7,9 @@ use shutter_core::error::FieldError;
 use shutter_core::model::User;
 use shutter_core::{ErrorCode, Id, Timestamp};
 
-use crate::auth::{hash_password, new_refresh_token, refresh_token_hash, verify_password};
+use crate::auth::{new_refresh_token, refresh_token_hash};
 use crate::oidc::ExternalIdentity;
+use crate::passwords::{hash_password, verify_password};
 use crate::ports::{NewRefreshToken, NewUser, RefreshUse, RepoError};
 use crate::{AppError, AppResult, Shutter};
 

@@ -1,12 +1,8 @@
-//! Credentials: Argon2id password hashes, Shutter's own HS256 access tokens, and opaque
-//! refresh tokens (only their SHA-256 is stored).
+//! Credentials: Shutter's own HS256 access tokens and opaque refresh tokens (only their
+//! SHA-256 is stored). Password hashing is in [`crate::passwords`].
 
 use std::time::Duration;
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -96,40 +92,6 @@ pub fn token_error(err: jsonwebtoken::errors::Error) -> AppError {
     }
 }
 
-/// Hashes a password with Argon2id on the blocking pool (it is deliberately slow).
-pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2: {e}")))
-    })
-    .await
-    .map_err(AppError::internal)?
-}
-
-/// Verifies a password against a stored hash on the blocking pool. With no hash (unknown
-/// user) a fixed hash is checked instead, so the answer takes as long either way.
-pub async fn verify_password(password: String, hash: Option<String>) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| AppError::internal(anyhow::anyhow!("stored hash unreadable: {e}")))?;
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(known && ok)
-    })
-    .await
-    .map_err(AppError::internal)?
-}
-
-/// Argon2id hash of a random password nobody knows, with the default parameters.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2h1dHRlcmR1bW15c2FsdA$Yv9Yq0cpG2dC8Gq3mO7dHnNqYwC0p7mGm3lX6q2hV9I";
-
 /// A new opaque refresh token and the hash under which it is stored.
 pub fn new_refresh_token() -> (String, String) {
     let mut bytes = [0u8; 32];
@@ -196,26 +158,6 @@ mod tests {
         assert_eq!(
             keys.verify(&token).err().map(|e| e.code),
             Some(ErrorCode::TokenExpired)
-        );
-    }
-
-    #[tokio::test]
-    async fn passwords_verify_and_unknown_users_never_do() {
-        let hash = hash_password("correct horse".into()).await.ok();
-        assert!(hash.as_deref().is_some_and(|h| h.starts_with("$argon2id$")));
-        assert_eq!(
-            verify_password("correct horse".into(), hash.clone())
-                .await
-                .ok(),
-            Some(true)
-        );
-        assert_eq!(
-            verify_password("wrong horse".into(), hash).await.ok(),
-            Some(false)
-        );
-        assert_eq!(
-            verify_password("anything".into(), None).await.ok(),
-            Some(false)
         );
     }
 }

@@ -12,6 +12,7 @@ pub mod files;
 pub mod idempotency;
 pub mod jobs;
 pub mod oidc;
+pub mod passwords;
 pub mod ports;
 pub mod posts;
 mod processing;
