@@ -31,17 +31,18 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 const STALLED_AFTER_MS: i64 = 60_000;
 /// At start-up on a shared database: any upload idle this long was cut off.
 pub const STALLED_AT_START_MS: i64 = 5_000;
-/// How much of the start of a file is kept in memory for sniffing and probing.
-const PREFIX_LEN: usize = 256 * 1024;
+/// How much of the start of a complete image is read back for sniffing and probing.
+const PREFIX_LEN: u64 = 256 * 1024;
 /// The most of a file read to find an image's header behind its metadata.
 const MAX_HEADER_READ: u64 = 16 * 1024 * 1024;
 
-/// Running digests of an upload and the first bytes of the file.
+/// Running digests of an upload. A few hundred bytes: resumable uploads keep them between
+/// PATCHes, so they hold none of the file's bytes (the content checks read those back from
+/// the partial object once it is complete).
 #[derive(Clone, Default)]
 pub(crate) struct Digests {
     sha256: Sha256,
     md5: Md5,
-    prefix: Vec<u8>,
     len: u64,
 }
 
@@ -53,10 +54,6 @@ impl Digests {
 
     fn update_all_but_md5(&mut self, chunk: &[u8]) {
         self.sha256.update(chunk);
-        if self.prefix.len() < PREFIX_LEN {
-            let take = (PREFIX_LEN - self.prefix.len()).min(chunk.len());
-            self.prefix.extend_from_slice(&chunk[..take]);
-        }
         self.len += chunk.len() as u64;
     }
 }
@@ -398,7 +395,7 @@ impl Shutter {
                 )
                 .await);
         }
-        let (width, height) = match self.check_content(file, &digests.prefix).await {
+        let (width, height) = match self.check_content(file).await? {
             Ok(dims) => dims,
             Err(problem) => {
                 let err = self.fail_upload(file, problem.code, problem.detail).await;
@@ -469,26 +466,39 @@ impl Shutter {
     }
 
     /// The sniffed type must agree with a declared image type; images must have a readable
-    /// header within the pixel limit. Returns the displayed dimensions of images.
+    /// header within the pixel limit. Returns the displayed dimensions of images (the outer
+    /// error is a storage failure, the inner one a problem with the content).
     async fn check_content(
         &self,
         file: &FileRecord,
-        prefix: &[u8],
-    ) -> Result<(Option<u32>, Option<u32>), ContentProblem> {
+    ) -> AppResult<Result<(Option<u32>, Option<u32>), ContentProblem>> {
         let declared = file.content_type.as_str();
         let declared_image = matches!(
             declared,
             "image/jpeg" | "image/png" | "image/webp" | "image/gif"
         );
+        if !declared_image {
+            return Ok(Ok((None, None)));
+        }
+        let prefix = self
+            .read_partial_prefix(file.id, PREFIX_LEN.min(file.size))
+            .await
+            .map_err(blob_error)?;
+        Ok(self.check_image(file, &prefix).await)
+    }
+
+    async fn check_image(
+        &self,
+        file: &FileRecord,
+        prefix: &[u8],
+    ) -> Result<(Option<u32>, Option<u32>), ContentProblem> {
+        let declared = file.content_type.as_str();
         let sniffed = shutter_media::sniff(prefix);
-        if declared_image && sniffed != Some(declared) {
+        if sniffed != Some(declared) {
             let found = sniffed.unwrap_or("unrecognised bytes");
             return Err(ContentProblem::mismatch(format!(
                 "declared {declared} but the bytes are {found}"
             )));
-        }
-        if !declared_image {
-            return Ok((None, None));
         }
         let mut probed = shutter_media::probe(prefix);
         // Large metadata (ICC profiles, XMP) can push the frame header past the prefix kept
@@ -500,8 +510,8 @@ impl Shutter {
                     .read_partial_prefix(file.id, (needed as u64).min(file.size))
                     .await;
                 probed = match longer {
-                    Some(bytes) => shutter_media::probe(&bytes),
-                    None => probed,
+                    Ok(bytes) => shutter_media::probe(&bytes),
+                    Err(_) => probed,
                 };
             }
         }
@@ -521,18 +531,18 @@ impl Shutter {
     }
 
     /// The first `len` bytes of a file's partial object.
-    async fn read_partial_prefix(&self, id: Id, len: u64) -> Option<Vec<u8>> {
-        let mut read = self.blobs.read_partial(&blob_key(id)).await.ok()?;
+    async fn read_partial_prefix(&self, id: Id, len: u64) -> Result<Vec<u8>, BlobError> {
+        let mut read = self.blobs.read_partial(&blob_key(id)).await?;
         let mut out = Vec::with_capacity(len as usize);
         while let Some(chunk) = read.stream.next().await {
-            let chunk = chunk.ok()?;
+            let chunk = chunk.map_err(|e| BlobError::Other(e.into()))?;
             let room = len as usize - out.len();
             out.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if out.len() as u64 >= len {
                 break;
             }
         }
-        Some(out)
+        Ok(out)
     }
 
     /// `PUT` to a presigned upload URL: the whole file in one request.
