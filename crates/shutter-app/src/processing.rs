@@ -12,6 +12,20 @@ use crate::jobs::JobError;
 use crate::ports::{Event, EventKind, PublishOutcome, VariantInfo};
 use crate::Shutter;
 
+/// Room for an image's metadata (EXIF with a thumbnail, ICC profile, XMP) and headers.
+const METADATA_ALLOWANCE: u64 = 16 * 1024 * 1024;
+
+/// The most bytes an image of `file`'s dimensions can need to decode: every pixel stored
+/// uncompressed at 16 bits per channel with alpha (8 bytes), plus the metadata allowance.
+/// A compressed image is smaller; decoders never need bytes past that.
+fn decode_budget(file: &FileRecord, max_pixels: u64) -> u64 {
+    let pixels = match (file.width, file.height) {
+        (Some(w), Some(h)) => u64::from(w) * u64::from(h),
+        _ => max_pixels,
+    };
+    pixels.saturating_mul(8).saturating_add(METADATA_ALLOWANCE)
+}
+
 fn job_err(what: &str, e: impl std::fmt::Display) -> JobError {
     JobError {
         message: format!("{what}: {e}"),
@@ -40,16 +54,19 @@ impl Shutter {
         if file.status != FileStatus::Processing {
             return Ok(()); // done by an earlier attempt
         }
-        let bytes = self.read_object(&file).await?;
-        let limits = shutter_media::Limits {
-            max_pixels: self.config.media.max_pixels,
-        };
-        let content_type = file.content_type.clone();
+        // The permit covers the read too: at most one image per core is in memory at once.
         let permit = self
             .cpu
             .acquire()
             .await
             .map_err(|e| job_err("cpu pool", e))?;
+        let bytes = self
+            .read_object(&file, decode_budget(&file, self.config.media.max_pixels))
+            .await?;
+        let limits = shutter_media::Limits {
+            max_pixels: self.config.media.max_pixels,
+        };
+        let content_type = file.content_type.clone();
         let span = tracing::Span::current();
         let processed = tokio::task::spawn_blocking(move || {
             let _enter = span.enter();
@@ -101,13 +118,17 @@ impl Shutter {
         Ok(())
     }
 
-    async fn read_object(&self, file: &FileRecord) -> Result<Vec<u8>, JobError> {
+    /// The stored original, up to `budget` bytes: an image's data cannot be longer, so a
+    /// longer file is cut there (what follows, padding or a motion photo's video, is never
+    /// needed to decode it, and a cut image's data fails to decode).
+    async fn read_object(&self, file: &FileRecord, budget: u64) -> Result<Vec<u8>, JobError> {
+        let range = (file.size > budget).then_some((0, budget));
         let mut read = self
             .blobs
-            .get(&blob_key(file.id), None)
+            .get(&blob_key(file.id), range)
             .await
             .map_err(|e| job_err("reading the stored bytes", e))?;
-        let mut bytes = Vec::with_capacity(read.total_len as usize);
+        let mut bytes = Vec::with_capacity(read.total_len.min(budget) as usize);
         while let Some(chunk) = read.stream.next().await {
             bytes.extend_from_slice(&chunk.map_err(|e| job_err("reading the stored bytes", e))?);
         }
