@@ -9,6 +9,7 @@ mod comments;
 mod conventions;
 mod helpers;
 mod idempotency;
+mod memory;
 mod oidc;
 mod operations;
 mod pagination;
