@@ -106,6 +106,23 @@ impl Config {
                 ));
             }
         }
+        for (key, value) in [
+            (
+                "server.header_read_timeout",
+                &self.server.header_read_timeout,
+            ),
+            ("server.idle_timeout", &self.server.idle_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(ConfigError::new(key, "must be longer than zero"));
+            }
+        }
+        if self.server.max_event_streams_per_user == 0 {
+            return Err(ConfigError::new(
+                "server.max_event_streams_per_user",
+                "must be at least 1",
+            ));
+        }
         if self.jobs.lease.0 < Duration::from_millis(300) {
             return Err(ConfigError::new("jobs.lease", "must be at least 300ms"));
         }
@@ -192,6 +209,13 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: DurationValue,
+    /// A client must send a request's whole header block within this time of connecting (or
+    /// of its first byte, on a kept-alive connection), or the connection is closed.
+    pub header_read_timeout: DurationValue,
+    /// A connection on which nothing moves, either way, for this long is closed.
+    pub idle_timeout: DurationValue,
+    /// Live event streams (SSE and WebSocket together) one user may hold open on one node.
+    pub max_event_streams_per_user: usize,
 }
 
 impl Default for ServerConfig {
@@ -200,6 +224,9 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             shutdown_timeout: DurationValue::secs(30),
+            header_read_timeout: DurationValue::secs(10),
+            idle_timeout: DurationValue::secs(60),
+            max_event_streams_per_user: 8,
         }
     }
 }

@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod config;
 pub mod secrets;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

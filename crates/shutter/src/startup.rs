@@ -1,10 +1,7 @@
 //! Building and running the server: the adapters named by the configuration, the use cases
 //! over them, and the HTTP server on its socket.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-use std::future::IntoFuture;
 
 use anyhow::Context;
 use shutter_app::events::InProcessEventBus;
@@ -150,6 +147,8 @@ pub struct Application {
     router: axum::Router,
     app: Arc<Shutter>,
     shutdown_timeout: std::time::Duration,
+    header_read_timeout: std::time::Duration,
+    idle_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -164,6 +163,8 @@ impl Application {
             config.server.public_url = Some(format!("http://{addr}"));
         }
         let shutdown_timeout = config.server.shutdown_timeout.get();
+        let header_read_timeout = config.server.header_read_timeout.get();
+        let idle_timeout = config.server.idle_timeout.get();
         let app = build_app(config).await?;
         let router = shutter_api::router(app.clone(), shutter_api::telemetry::metrics_handle());
         tracing::info!(listen = %addr, "shutter listening");
@@ -173,6 +174,8 @@ impl Application {
             router,
             app,
             shutdown_timeout,
+            header_read_timeout,
+            idle_timeout,
         })
     }
 
@@ -189,14 +192,12 @@ impl Application {
         spawn_queue_metrics(self.app.clone());
         spawn_like_flusher(self.app.clone());
         let workers = spawn_workers(self.app.clone(), stop_rx.clone());
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let mut rx = stop_rx.clone();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stopped| *stopped).await;
-        });
-        let mut server = std::pin::pin!(server.into_future());
+        let timeouts = crate::serve::Timeouts {
+            header_read: self.header_read_timeout,
+            idle: self.idle_timeout,
+        };
+        let server = crate::serve::serve(self.listener, self.router, timeouts, stop_rx.clone());
+        let mut server = std::pin::pin!(server);
         tokio::select! {
             result = &mut server => return result.context("serving HTTP"),
             () = shutdown_signal() => {}

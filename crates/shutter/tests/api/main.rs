@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod cli;
 mod comments;
+mod connections;
 mod conventions;
 mod helpers;
 mod idempotency;
