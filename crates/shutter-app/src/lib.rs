@@ -64,6 +64,8 @@ pub struct Shutter {
     likes: social::LikeBuffer,
     blobs: Arc<dyn BlobStore>,
     events: Arc<dyn EventBus>,
+    event_streams: events::StreamSlots,
+    progress_gate: events::ProgressGate,
     signer: UrlSigner,
     /// Wakes idle workers of this process when a job is enqueued here.
     job_signal: tokio::sync::Notify,
@@ -100,6 +102,8 @@ impl Shutter {
                     .unwrap_or(2),
             ),
             events: deps.events,
+            event_streams: events::StreamSlots::default(),
+            progress_gate: events::ProgressGate::default(),
             signer: UrlSigner::new(deps.url_secret),
             uploads: UploadState::default(),
             rate_limiter: deps.rate_limiter,

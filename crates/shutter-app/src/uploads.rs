@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use md5::Md5;
@@ -24,8 +24,7 @@ use crate::ports::{
 use crate::signing::SignedParts;
 use crate::{AppError, AppResult, Shutter};
 
-/// How often progress is recorded and announced per file.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+use crate::events::PROGRESS_INTERVAL;
 /// An upload without progress for this long has lost its writer (see
 /// [`Shutter::recover_stalled_uploads`]).
 const STALLED_AFTER_MS: i64 = 60_000;
@@ -348,6 +347,9 @@ impl Shutter {
             .await
         {
             tracing::warn!(file.id = %file.id, error = %e, "could not record upload progress");
+        }
+        if !self.progress_gate.admit(file.id) {
+            return;
         }
         self.events
             .publish(Event {

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -13,6 +14,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use shutter_app::accounts::Principal;
 use shutter_app::ports::EventStream;
+use shutter_app::AppError;
 use shutter_core::ErrorCode;
 
 use crate::dto::EventDto;
@@ -49,6 +51,7 @@ async fn principal(
     params(("access_token" = Option<String>, Query, description = "Alternative to the Authorization header")),
     responses(
         (status = 200, description = "text/event-stream of the user's events; each `data:` is an EventDto", body = EventDto, content_type = "text/event-stream"),
+        (status = 429, description = "too many open event streams", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sse(
@@ -57,7 +60,7 @@ pub async fn sse(
     Query(q): Query<TokenQuery>,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers, &q).await?;
-    let events: EventStream = state.app.events().subscribe(who.id()).await;
+    let events: EventStream = state.app.watch_events(&who).await?;
     let stream = events.map(|e| {
         let dto = EventDto::from(e);
         let event = SseEvent::default()
@@ -75,22 +78,44 @@ pub async fn sse(
     params(("access_token" = Option<String>, Query, description = "Alternative to the Authorization header")),
     responses(
         (status = 101, description = "WebSocket; each text message is an EventDto", body = EventDto),
+        (status = 400, description = "not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too many open event streams", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ws(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    // Authentication first: an anonymous client learns nothing else about the endpoint.
     let who = principal(&state, &headers, &q).await?;
+    let upgrade = upgrade.map_err(|rejection| {
+        AppError::field(
+            "upgrade",
+            &format!("a WebSocket handshake is required: {rejection}"),
+        )
+    })?;
     // Subscribe before upgrading so nothing published meanwhile is missed.
-    let events = state.app.events().subscribe(who.id()).await;
-    Ok(upgrade.on_upgrade(move |socket| forward(socket, events)))
+    let events = state.app.watch_events(&who).await?;
+    let idle = state.app.config().server.idle_timeout.get();
+    // Clients only ever send pings and a close; anything large is refused by the protocol.
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| forward(socket, events, idle)))
 }
 
-async fn forward(socket: WebSocket, mut events: EventStream) {
+/// The largest message a client may send on `/v1/ws` (the stream is server to client).
+const MAX_CLIENT_MESSAGE: usize = 4096;
+
+/// Sends the user's events; pings every `idle / 3` (at most 15 s) and closes the socket when
+/// the client has sent nothing, not even a pong, for `idle` (`server.idle_timeout`).
+async fn forward(socket: WebSocket, mut events: EventStream, idle: Duration) {
     let (mut sink, mut incoming) = socket.split();
+    let mut ping = tokio::time::interval((idle / 3).min(Duration::from_secs(15)));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             event = events.next() => {
@@ -102,8 +127,17 @@ async fn forward(socket: WebSocket, mut events: EventStream) {
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard = tokio::time::Instant::now(),
             },
+            _ = ping.tick() => {
+                if heard.elapsed() >= idle {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
         }
     }
 }

@@ -344,3 +344,156 @@ async fn websocket_streams_progress_then_ready_to_the_owner_only() {
         other => panic!("a WebSocket without a token is refused with 401: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn tus_progress_is_throttled_per_file_not_per_patch() {
+    let app = spawn_app().await;
+    let (_, alice) = user(&app, "alice").await;
+    let mut events = Sse::connect(&app, Some(&alice), None).await;
+
+    // Many small PATCHes, each shorter than the progress interval: a tus client with a small
+    // chunk size. The file's progress still comes at most once per 100 ms.
+    let chunk = 32 * 1024;
+    let bytes = pseudo_random(40 * chunk, 33);
+    let (url, id) = tus_create(
+        &app,
+        &alice,
+        bytes.len(),
+        &tus_metadata(&[("filename", "chunks.bin")]),
+    )
+    .await;
+    for (i, piece) in bytes.chunks(chunk).enumerate() {
+        let resp = tus_patch(&app, &url, &alice, i * chunk, piece).await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "PATCH {i}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let seen = events_until_done(&mut events, &id, Duration::from_secs(15)).await;
+    check_progress_then_ready(&seen, &id, bytes.len());
+}
+
+#[tokio::test]
+async fn live_event_streams_are_capped_per_user() {
+    let app = spawn_app_with(|c| c.server.max_event_streams_per_user = 2).await;
+    let (_, alice) = user(&app, "alice").await;
+    let (_, bob) = user(&app, "bob").await;
+    let first = Sse::connect(&app, Some(&alice), None).await;
+    let ws_base = app.address.replacen("http://", "ws://", 1);
+    let (second, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/v1/ws?access_token={alice}"))
+            .await
+            .expect("a second stream, on the WebSocket");
+
+    // A third, of either kind, is refused while two are open.
+    let problem = assert_problem(
+        Sse::open(&app, Some(&alice), None).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(problem["limit"]["name"], "event_streams", "{problem}");
+    assert_eq!(problem["limit"]["value"], 2, "{problem}");
+    match tokio_tungstenite::connect_async(format!("{ws_base}/v1/ws?access_token={alice}")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429)
+        }
+        other => panic!("a third stream is refused with 429: {other:?}"),
+    }
+    // Another user is not affected.
+    let _bob_stream = Sse::connect(&app, Some(&bob), None).await;
+
+    // A closed stream gives its place back.
+    drop(second);
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let resp = Sse::open(&app, Some(&alice), None).await;
+        if resp.status() == StatusCode::OK {
+            break;
+        }
+        assert_problem(resp, 429, "rate_limited").await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed streams never gave their place back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_websocket_endpoint_answers_plain_requests_with_problems() {
+    let app = spawn_app().await;
+    let (_, alice) = user(&app, "alice").await;
+    // Not an upgrade request: anonymous callers learn only that they must authenticate…
+    assert_problem(app.get("/v1/ws", None).await, 401, "unauthenticated").await;
+    // …and a signed-in one that it must be a WebSocket handshake.
+    assert_problem(
+        app.get("/v1/ws", Some(&alice)).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_websocket_client_may_not_send_large_messages() {
+    let app = spawn_app().await;
+    let (_, alice) = user(&app, "alice").await;
+    let ws_base = app.address.replacen("http://", "ws://", 1);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/v1/ws?access_token={alice}"))
+            .await
+            .expect("WebSocket");
+    ws.send(Message::Text("x".repeat(1024 * 1024).into()))
+        .await
+        .expect("sent");
+    // The server closes the connection rather than buffering the megabyte.
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(5)).await,
+        "a 1 MiB message from the client closes the WebSocket"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_client_that_stops_answering_pings_is_dropped() {
+    let app = spawn_app_with(|c| {
+        c.server.idle_timeout = shutter_core::config::DurationValue::secs(1);
+    })
+    .await;
+    let (_, alice) = user(&app, "alice").await;
+    let ws_base = app.address.replacen("http://", "ws://", 1);
+    let url = format!("{ws_base}/v1/ws?access_token={alice}");
+
+    // A client that keeps reading answers the server's pings and stays connected.
+    let (live, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("WebSocket");
+    let mut live = Ws(live);
+    assert!(live.next_event(Duration::from_secs(3)).await.is_none());
+    live.0
+        .send(Message::Text("still here".into()))
+        .await
+        .expect("still open");
+
+    // One that reads nothing never pongs: the server closes it.
+    let (mut silent, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("WebSocket");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        closes_within(&mut silent, Duration::from_secs(5)).await,
+        "a silent WebSocket client is dropped"
+    );
+}
+
+/// Whether the server ends the WebSocket within `within` (reading, and so answering pings).
+async fn closes_within(ws: &mut WsStream, within: Duration) -> bool {
+    let closed = async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(within, closed).await.is_ok()
+}
