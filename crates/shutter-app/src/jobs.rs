@@ -144,6 +144,8 @@ impl Shutter {
                         tracing::error!(job.id = %job.id, kind = %job.kind, attempts = job.attempts, error = %err.message, "job dead-lettered");
                     }
                     JobFailure::Retrying => {
+                        metrics::counter!("jobs_retried_total", "kind" => job.kind.clone())
+                            .increment(1);
                         tracing::warn!(job.id = %job.id, kind = %job.kind, attempts = job.attempts, error = %err.message, "job failed; will retry")
                     }
                     JobFailure::LeaseLost => {}

@@ -274,6 +274,8 @@ impl Shutter {
             .await
         {
             Ok(Some(failed)) => {
+                metrics::counter!("uploads_finished_total", "outcome" => code.as_str())
+                    .increment(1);
                 self.publish_file_event(&failed, EventKind::FileFailed)
                     .await;
                 // A post's photo failed: the post fails with it.
@@ -316,6 +318,7 @@ impl Shutter {
         // these digests).
         let mut md5 = Md5Pipeline::new(std::mem::take(&mut digests.md5));
         let mut last_progress = Instant::now();
+        let received_before = digests.len;
         let outcome = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(IngestStop::Body)?;
@@ -337,6 +340,8 @@ impl Shutter {
         }
         .await;
         digests.md5 = md5.finish().await;
+        metrics::counter!("upload_received_bytes_total")
+            .increment(digests.len.saturating_sub(received_before));
         outcome
     }
 
@@ -451,6 +456,8 @@ impl Shutter {
         match completed {
             Some(done) => {
                 tracing::info!(file.id = %done.id, size = done.size, status = done.status.as_str(), "upload complete");
+                metrics::counter!("uploads_finished_total", "outcome" => "ok").increment(1);
+                metrics::counter!("upload_stored_bytes_total").increment(done.size);
                 let kind = if processable {
                     EventKind::FileProcessing
                 } else {

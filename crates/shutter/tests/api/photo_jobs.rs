@@ -312,7 +312,15 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// The value of an unlabelled gauge.
+/// The value of `name`'s sample carrying `label` (`key="value"`).
+fn labelled(text: &str, name: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .find_map(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The value of an unlabelled gauge or counter.
 fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
@@ -359,6 +367,19 @@ async fn metrics_report_the_job_queue_and_its_outcomes() {
         f["status"] == "ready"
     })
     .await;
+    // And an upload that ends short.
+    let resp = api
+        .post_json(
+            "/v1/files",
+            Some(&alice),
+            &media_spec("c.jpg", "image/jpeg", &jpeg),
+        )
+        .await;
+    let short = expect_status(resp, StatusCode::CREATED).await;
+    let half = &jpeg[..jpeg.len() / 2];
+    assert_problem(api.put(&short["upload"], half).await, 422, "size_mismatch").await;
+    let received = (2 * jpeg.len() + half.len()) as f64;
+    let stored = (2 * jpeg.len()) as f64;
 
     // The gauges are refreshed every 5 s: poll until they and the counters show it all.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -368,6 +389,11 @@ async fn metrics_report_the_job_queue_and_its_outcomes() {
         let text = resp.text().await.unwrap();
         let done = sample(&text, "jobs_completed_total") == Some(2.0)
             && sample(&text, "jobs_failed_total") == Some(1.0)
+            && sample(&text, "jobs_retried_total") == Some(1.0)
+            && labelled(&text, "uploads_finished_total", "outcome=\"ok\"") == Some(2.0)
+            && labelled(&text, "uploads_finished_total", "outcome=\"size_mismatch\"") == Some(1.0)
+            && gauge(&text, "upload_received_bytes_total") == Some(received)
+            && gauge(&text, "upload_stored_bytes_total") == Some(stored)
             && sample(&text, "job_duration_seconds_count") == Some(3.0)
             && sample(&text, "job_wait_seconds_count") == Some(3.0)
             && gauge(&text, "jobs_queued") == Some(0.0)
@@ -379,7 +405,7 @@ async fn metrics_report_the_job_queue_and_its_outcomes() {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "/metrics lacks the job metrics expected after 2 completions and 1 failure:\n{text}"
+            "/metrics lacks the job and upload metrics expected after 2 completions, 1 retry and 1 short upload:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
