@@ -8,6 +8,7 @@ mod cli;
 mod comments;
 mod connections;
 mod conventions;
+mod faults;
 mod helpers;
 mod idempotency;
 mod memory;
