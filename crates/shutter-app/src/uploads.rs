@@ -751,7 +751,25 @@ impl Shutter {
                     format!("the upload broke off: {e}"),
                 ));
             }
-            Err(IngestStop::Store(e)) => return Err(blob_error(e)),
+            Err(IngestStop::Store(e)) => {
+                // The store failed (a full disk, most often): give back the room this PATCH
+                // took, so the upload stands at the offset it had, durable and resumable.
+                drop(writer);
+                match self.blobs.open_partial(&key, offset).await {
+                    Ok(mut w) => {
+                        if let Err(e) = w.sync().await {
+                            tracing::warn!(file.id = %id, error = %e, "could not cut a failed PATCH's bytes");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(file.id = %id, error = %e, "could not cut a failed PATCH's bytes")
+                    }
+                }
+                if let Err(e) = self.files.pause_upload(id, offset, self.clock.now()).await {
+                    tracing::warn!(file.id = %id, error = %e, "could not record a failed PATCH's offset");
+                }
+                return Err(blob_error(e));
+            }
         }
         let durable = writer.sync().await.map_err(blob_error)?;
         drop(writer);
