@@ -58,6 +58,9 @@ struct Args {
     /// (`info`: one access-log line per request, as shipped).
     #[arg(long)]
     server_log: Option<String>,
+    /// How long the `soak` scenario runs, in minutes.
+    #[arg(long, default_value_t = 10)]
+    soak_minutes: u64,
     /// Keep the temporary data directory (its path is printed).
     #[arg(long)]
     keep_data: bool,
@@ -123,7 +126,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             bail!("unknown scenario {name:?}");
         }
     }
-    let selected = |name: &str| args.only.is_empty() || args.only.iter().any(|n| n == name);
+    let selected = |name: &str| {
+        if args.only.is_empty() {
+            !scenario::ON_REQUEST.contains(&name)
+        } else {
+            args.only.iter().any(|n| n == name)
+        }
+    };
 
     let mut machine = machine::describe();
     machine.insert(
@@ -254,7 +263,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         seeded,
         tokens,
         db,
-        durations: Durations::new(args.quick),
+        durations: Durations {
+            soak: Duration::from_secs(args.soak_minutes * 60),
+            ..Durations::new(args.quick)
+        },
     };
 
     let mut results: Vec<(String, Outcome)> = Vec::new();

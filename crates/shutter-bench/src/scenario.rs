@@ -42,6 +42,8 @@ pub struct Durations {
     pub warmup: Duration,
     pub measure: Duration,
     pub quick: bool,
+    /// The whole length of the `soak` scenario.
+    pub soak: Duration,
 }
 
 impl Durations {
@@ -51,12 +53,14 @@ impl Durations {
                 warmup: Duration::from_secs(3),
                 measure: Duration::from_secs(15),
                 quick,
+                soak: Duration::from_secs(600),
             }
         } else {
             Durations {
                 warmup: Duration::from_secs(10),
                 measure: Duration::from_secs(60),
                 quick,
+                soak: Duration::from_secs(600),
             }
         }
     }
@@ -122,6 +126,9 @@ impl Target {
     }
 }
 
+/// Scenarios that run only when `--only` names them (they take long).
+pub const ON_REQUEST: &[&str] = &["soak"];
+
 #[async_trait]
 pub trait Scenario: Send + Sync {
     fn name(&self) -> &'static str;
@@ -135,11 +142,11 @@ pub trait Scenario: Send + Sync {
     async fn run(&self, ctx: &Ctx) -> anyhow::Result<Figures>;
 }
 
-/// Every scenario, in the order they run.
+/// Every scenario, in the order they run (`soak` only when named: see [`ON_REQUEST`]).
 pub fn all() -> Vec<Box<dyn Scenario>> {
     use crate::scenarios::{
         fanout::Fanout, like_storm::LikeStorm, media::Media, presign::Presign,
-        read_fixed_rate::ReadFixedRate, read_mix::ReadMix, upload_large::UploadLarge,
+        read_fixed_rate::ReadFixedRate, read_mix::ReadMix, soak::Soak, upload_large::UploadLarge,
         upload_small::UploadSmall, write_mix::WriteMix,
     };
     vec![
@@ -152,5 +159,6 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(Media),
         Box::new(Fanout),
         Box::new(LikeStorm),
+        Box::new(Soak),
     ]
 }

@@ -6,6 +6,7 @@ pub mod media;
 pub mod presign;
 pub mod read_fixed_rate;
 pub mod read_mix;
+pub mod soak;
 pub mod upload_large;
 pub mod upload_small;
 pub mod write_mix;

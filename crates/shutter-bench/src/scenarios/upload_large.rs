@@ -24,7 +24,7 @@ const MIB: u64 = 1024 * 1024;
 const PIECE: usize = MIB as usize;
 
 /// A `/proc/<pid>/status` field in KiB.
-fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status

@@ -19,7 +19,9 @@ pub struct WriteMix;
 
 const KINDS: [&str; 4] = ["post", "comment", "like", "follow"];
 
-fn requests(ctx: &Ctx) -> impl Fn(u64, &mut rand::rngs::StdRng) -> Req + Send + Sync + 'static {
+pub(crate) fn requests(
+    ctx: &Ctx,
+) -> impl Fn(u64, &mut rand::rngs::StdRng) -> Req + Send + Sync + 'static {
     let Social {
         tokens,
         users,
