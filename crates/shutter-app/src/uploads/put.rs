@@ -51,13 +51,20 @@ impl Shutter {
                 "the upload URL has expired",
             ));
         }
+        // The status is read again under the lock: another PUT may have completed the file
+        // since it was read above, and a completed file must not fail or be written again.
+        let _guard = self.lock_upload(id)?;
+        let file = self
+            .files
+            .file_by_id(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("file"))?;
         if !file.status.is_open() {
             return Err(AppError::new(
                 ErrorCode::Conflict,
                 format!("the file is already {}", file.status.as_str()),
             ));
         }
-        let _guard = self.lock_upload(id)?;
         if let Some(len) = content_length.filter(|len| *len > file.size) {
             let err = self
                 .fail_upload(

@@ -108,6 +108,12 @@ impl Shutter {
         checksum: Option<ChunkChecksum>,
         body: ByteStream,
     ) -> AppResult<PatchOutcome> {
+        // Ownership first (a stranger learns nothing from the lock), then the state the
+        // PATCH depends on, read again under the lock: a PATCH that read the offset before
+        // another one at the same offset finished would otherwise write over acknowledged
+        // bytes.
+        self.tus_file(who, id).await?;
+        let _guard = self.lock_upload(id)?;
         let file = self.tus_file(who, id).await?;
         if !file.status.is_open() {
             return Err(AppError::new(
@@ -124,7 +130,6 @@ impl Shutter {
                 ),
             ));
         }
-        let _guard = self.lock_upload(id)?;
         if !self.files.begin_upload(id, self.clock.now()).await? {
             return Err(AppError::new(
                 ErrorCode::Conflict,
