@@ -200,14 +200,7 @@ impl Shutter {
             .fail_file(file.id, failure, self.clock.now())
             .await
         {
-            Ok(Some(failed)) => {
-                self.publish_file_event(&failed, EventKind::FileFailed)
-                    .await;
-                // A post's photo failed: the post fails with it.
-                if let Err(e) = self.after_media_settled(&failed).await {
-                    tracing::warn!(file.id = %file.id, error = %e.message, "could not settle the post of a failed upload");
-                }
-            }
+            Ok(Some(failed)) => self.announce_failed(&failed).await,
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(file.id = %file.id, error = %e, "could not mark an upload failed")
@@ -215,6 +208,14 @@ impl Shutter {
         }
         tracing::info!(file.id = %file.id, code = code.as_str(), "upload failed");
         AppError::new(code, detail)
+    }
+
+    /// Tells the owner that an upload failed; a post whose photo it was fails with it.
+    async fn announce_failed(&self, failed: &FileRecord) {
+        self.publish_file_event(failed, EventKind::FileFailed).await;
+        if let Err(e) = self.after_media_settled(failed).await {
+            tracing::warn!(file.id = %failed.id, error = %e.message, "could not settle the post of a failed upload");
+        }
     }
 
     /// More bytes than declared arrived: the upload fails at once with `file_too_large`.

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use shutter_core::model::Failure;
 use shutter_core::{ErrorCode, Id};
 
 use super::blob_error;
@@ -22,21 +23,15 @@ impl Shutter {
     /// (live writers record progress every 100 ms). Returns how many were recovered.
     pub async fn recover_stalled_uploads(&self, idle_ms: i64) -> AppResult<usize> {
         let now = self.clock.now();
-        let stalled = self
-            .files
-            .stalled_uploads(now.plus_millis(-idle_ms), 500)
-            .await?;
+        let cutoff = now.plus_millis(-idle_ms);
+        let stalled = self.files.stalled_uploads(cutoff, 500).await?;
         let mut recovered = 0;
         for id in stalled {
-            let busy_here = self
-                .uploads
-                .busy
-                .lock()
-                .map(|b| b.contains(&id))
-                .unwrap_or(true);
-            if busy_here {
+            // A writer of this process holds the lock; one elsewhere records progress, which
+            // the conditional update below sees.
+            let Ok(_guard) = self.lock_upload(id) else {
                 continue;
-            }
+            };
             let Some(file) = self.files.file_by_id(id).await? else {
                 continue;
             };
@@ -47,10 +42,15 @@ impl Shutter {
                 .map_err(blob_error)?
                 .unwrap_or(0);
             let durable = file.bytes_received.min(on_disk);
-            self.forget_upload_state(id);
-            self.files.pause_upload(id, durable, now).await?;
-            tracing::info!(file.id = %id, offset = durable, "interrupted upload recovered");
-            recovered += 1;
+            if self
+                .files
+                .recover_stalled_upload(id, durable, cutoff, now)
+                .await?
+            {
+                self.forget_upload_state(id);
+                tracing::info!(file.id = %id, offset = durable, "interrupted upload recovered");
+                recovered += 1;
+            }
         }
         Ok(recovered)
     }
@@ -61,26 +61,27 @@ impl Shutter {
     pub async fn sweep_once(&self) -> AppResult<(usize, usize)> {
         self.recover_stalled_uploads(STALLED_AFTER_MS).await?;
         let now = self.clock.now();
-        let expired = self.files.expired_uploads(now, 500).await?;
-        for id in &expired {
-            if let Some(file) = self.files.file_by_id(*id).await? {
-                if self
-                    .uploads
-                    .busy
-                    .lock()
-                    .map(|b| b.contains(id))
-                    .unwrap_or(true)
-                {
-                    continue;
-                }
-                let _ = self
-                    .fail_upload(
-                        &file,
-                        ErrorCode::UploadExpired,
-                        "the upload window closed before the upload completed".into(),
-                    )
-                    .await;
+        let mut expired = 0;
+        for id in self.files.expired_uploads(now, 500).await? {
+            // This process's writers are kept out by the lock; the update itself fails only
+            // an upload still waiting for bytes, so one that completed since the query (here
+            // or in another process) is left alone.
+            let Ok(_guard) = self.lock_upload(id) else {
+                continue;
+            };
+            let failure = Failure {
+                code: ErrorCode::UploadExpired,
+                detail: "the upload window closed before the upload completed".into(),
+            };
+            let Some(failed) = self.files.expire_upload(id, failure, now).await? else {
+                continue;
+            };
+            if let Err(e) = self.blobs.discard_partial(&blob_key(id)).await {
+                tracing::warn!(file.id = %id, error = %e, "could not remove an expired upload's bytes");
             }
+            self.forget_upload_state(id);
+            self.announce_failed(&failed).await;
+            expired += 1;
         }
         let stored = self.blobs.list_file_ids().await.map_err(blob_error)?;
         // Leave very recent objects alone: their row may be being written right now.
@@ -106,9 +107,9 @@ impl Shutter {
                 }
             }
         }
-        if !expired.is_empty() || orphans > 0 {
-            tracing::info!(expired = expired.len(), orphans, "sweeper pass");
+        if expired > 0 || orphans > 0 {
+            tracing::info!(expired, orphans, "sweeper pass");
         }
-        Ok((expired.len(), orphans))
+        Ok((expired, orphans))
     }
 }
