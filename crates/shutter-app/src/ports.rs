@@ -367,6 +367,26 @@ pub trait FileRepo: Send + Sync + 'static {
         result: UploadResult,
         now: Timestamp,
     ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// The sweeper's expiry: marks the upload `failed` with `failure` only if it is still
+    /// waiting for bytes (`pending` or `uploading`) and its window closed before `now` — an
+    /// upload that completed in the meantime is left alone. The failed file if this call
+    /// won, `None` otherwise.
+    async fn expire_upload(
+        &self,
+        id: Id,
+        failure: shutter_core::model::Failure,
+        now: Timestamp,
+    ) -> RepoResult<Option<shutter_core::model::FileRecord>>;
+    /// Recovery of an upload whose writer died: back to `pending` at `bytes_received`, only
+    /// if it is still `uploading` and its row has not changed since `updated_before` (a
+    /// writer that recorded progress in the meantime is alive). Whether this call won.
+    async fn recover_stalled_upload(
+        &self,
+        id: Id,
+        bytes_received: u64,
+        updated_before: Timestamp,
+        now: Timestamp,
+    ) -> RepoResult<bool>;
     /// Marks the file `failed` with a code and detail; the updated file, or `None` if absent.
     async fn fail_file(
         &self,

@@ -653,6 +653,39 @@ macro_rules! file_repo_adapter {
                 self.update_and_read(id, update).await
             }
 
+            async fn expire_upload(
+                &self,
+                id: Id,
+                failure: Failure,
+                now: Timestamp,
+            ) -> RepoResult<Option<FileRecord>> {
+                let sql = Self::sql(q::EXPIRE_UPLOAD);
+                let update = sqlx::query(&sql)
+                    .bind(failure.code.as_str())
+                    .bind(failure.detail)
+                    .bind(now.millis())
+                    .bind(id.to_string())
+                    .bind(now.millis());
+                self.update_and_read(id, update).await
+            }
+
+            async fn recover_stalled_upload(
+                &self,
+                id: Id,
+                bytes_received: u64,
+                updated_before: Timestamp,
+                now: Timestamp,
+            ) -> RepoResult<bool> {
+                self.transition(
+                    sqlx::query(&Self::sql(q::RECOVER_STALLED_UPLOAD))
+                        .bind(to_db("bytes_received", bytes_received)?)
+                        .bind(now.millis())
+                        .bind(id.to_string())
+                        .bind(updated_before.millis()),
+                )
+                .await
+            }
+
             /// Longest expired first.
             async fn expired_uploads(&self, now: Timestamp, limit: u32) -> RepoResult<Vec<Id>> {
                 self.file_ids_before(q::EXPIRED_UPLOADS, now, limit).await

@@ -245,6 +245,14 @@ pub const COMPLETE_UPLOAD: &str = "UPDATE files SET status = ?, sha256 = ?, md5 
      WHERE id = ? AND status = 'uploading'";
 pub const FAIL_FILE: &str = "UPDATE files SET status = 'failed', failure_code = ?, \
      failure_detail = ?, updated_at = ? WHERE id = ?";
+/// The sweeper's expiry: only an upload still waiting for bytes, past its window.
+pub const EXPIRE_UPLOAD: &str = "UPDATE files SET status = 'failed', failure_code = ?, \
+     failure_detail = ?, updated_at = ? \
+     WHERE id = ? AND status IN ('pending', 'uploading') AND upload_expires_at < ?";
+/// Recovery of a dead writer's upload: only if no progress was recorded since the check.
+pub const RECOVER_STALLED_UPLOAD: &str = "UPDATE files SET status = 'pending', \
+     bytes_received = ?, updated_at = ? \
+     WHERE id = ? AND status = 'uploading' AND updated_at < ?";
 
 /// Uploads still waiting for bytes past their window, longest expired first.
 pub const EXPIRED_UPLOADS: &str = "SELECT id FROM files \

@@ -1135,3 +1135,108 @@ pub async fn deleting_a_user_removes_their_files(db: &TestDb) {
         vec![theirs.id]
     );
 }
+
+/// The sweeper's expiry and recovery change an upload only if it is still where the sweeper
+/// found it: an upload that completed since (or, for recovery, whose writer recorded
+/// progress since) stays as it is.
+pub async fn expiry_and_recovery_leave_moved_uploads_alone(db: &TestDb) {
+    let (repo, files) = (db.repo(), db.files());
+    let kim = user(repo, "kim").await;
+    let expiring = |ms: i64| {
+        let mut new = new_file(&kim, ms, "image/png", 10);
+        new.upload_expires_at = at(ms + 100);
+        new
+    };
+    let why = failure(ErrorCode::UploadExpired);
+    let pending = create(files, expiring(0)).await;
+    let completed = create(files, expiring(1)).await;
+    let uploading = create(files, expiring(2)).await;
+    let processing = create(files, expiring(3)).await;
+    let open = create(files, expiring(4)).await;
+    assert!(files.begin_upload(uploading.id, at(3)).await.unwrap());
+    // The sweeper found these expired; then two completed.
+    assert_eq!(files.expired_uploads(at(500), 10).await.unwrap().len(), 5);
+    finish(files, &completed, FileStatus::Ready).await;
+    finish(files, &processing, FileStatus::Processing).await;
+
+    for file in [&pending, &uploading] {
+        let failed = files
+            .expire_upload(file.id, why.clone(), at(500))
+            .await
+            .unwrap()
+            .expect("an upload still waiting for bytes past its window expires");
+        assert_eq!(
+            (failed.status, failed.failure.as_ref(), failed.updated_at),
+            (FileStatus::Failed, Some(&why), at(500))
+        );
+        assert_eq!(reload(files, file).await, failed);
+    }
+    for file in [&completed, &processing] {
+        let before = reload(files, file).await;
+        assert_eq!(
+            files
+                .expire_upload(file.id, why.clone(), at(500))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(reload(files, file).await, before, "left alone");
+    }
+    // Not past its window yet; already failed; no such file.
+    assert_eq!(
+        files
+            .expire_upload(open.id, why.clone(), at(104))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        files
+            .expire_upload(pending.id, why.clone(), at(600))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        files
+            .expire_upload(Id::new(), why.clone(), at(600))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Recovery: the upload's writer last recorded progress at 3; the sweeper's check counts
+    // anything older than 10 as stalled.
+    let stalled = create(files, new_file(&kim, 4, "image/png", 10)).await;
+    let live = create(files, new_file(&kim, 5, "image/png", 10)).await;
+    assert!(files.begin_upload(stalled.id, at(3)).await.unwrap());
+    assert!(files.begin_upload(live.id, at(3)).await.unwrap());
+    let found = files.stalled_uploads(at(10), 10).await.unwrap();
+    assert!(found.contains(&stalled.id) && found.contains(&live.id));
+    // The live writer records progress after the check.
+    files.record_progress(live.id, 7, at(12)).await.unwrap();
+    assert!(files
+        .recover_stalled_upload(stalled.id, 4, at(10), at(20))
+        .await
+        .unwrap());
+    let back = reload(files, &stalled).await;
+    assert_eq!(
+        (back.status, back.bytes_received, back.updated_at),
+        (FileStatus::Pending, 4, at(20))
+    );
+    assert!(!files
+        .recover_stalled_upload(live.id, 0, at(10), at(20))
+        .await
+        .unwrap());
+    let still = reload(files, &live).await;
+    assert_eq!(
+        (still.status, still.bytes_received),
+        (FileStatus::Uploading, 7)
+    );
+    // Completed since the check: nothing to recover.
+    assert!(!files
+        .recover_stalled_upload(completed.id, 0, at(10_000), at(20))
+        .await
+        .unwrap());
+    assert_eq!(reload(files, &completed).await.status, FileStatus::Ready);
+}

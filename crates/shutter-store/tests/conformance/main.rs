@@ -75,6 +75,7 @@ conformance! {
         upload_states_move_only_where_allowed,
         failing_works_from_any_state,
         expired_uploads_are_found,
+        expiry_and_recovery_leave_moved_uploads_alone,
         file_changes_set_only_given_fields,
         deleting_a_user_removes_their_files,
     }

@@ -548,3 +548,60 @@ async fn digests_carry_across_large_patches() {
     assert_eq!(file["md5"], md5_hex(&bytes));
     assert_eq!(file["sha256"], sha256_hex(&bytes));
 }
+
+/// PATCHes racing at the same offset: one wins, the others get 409, and the bytes kept are
+/// the winner's — a PATCH that read the offset before the winner finished must not write
+/// over the bytes the winner was told were kept. Several rounds, with the racers spread over
+/// a few milliseconds so that some arrive while the winner is finishing.
+#[tokio::test]
+async fn patches_racing_at_one_offset_keep_the_winners_bytes() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    const HALF: usize = 64 * 1024;
+    const RACERS: usize = 6;
+    for round in 0..12u64 {
+        let metadata =
+            tus_metadata(&[("filename", "race.bin"), ("filetype", "application/x-test")]);
+        let (url, id) = tus_create(&app, &token, 2 * HALF, &metadata).await;
+        let bodies: Vec<Vec<u8>> = (0..RACERS as u64)
+            .map(|i| pseudo_random(HALF, round * 100 + i))
+            .collect();
+        let racers = bodies.iter().enumerate().map(|(i, body)| {
+            let (app, url, token) = (&app, &url, &token);
+            async move {
+                tokio::time::sleep(Duration::from_micros(700 * i as u64)).await;
+                let resp = tus_patch(app, url, token, 0, body).await;
+                (i, resp.status())
+            }
+        });
+        let results = futures::future::join_all(racers).await;
+        let winners: Vec<usize> = results
+            .iter()
+            .filter(|(_, s)| *s == StatusCode::NO_CONTENT)
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one PATCH wins: {results:?}"
+        );
+        for (i, status) in &results {
+            if !winners.contains(i) {
+                assert_eq!(*status, StatusCode::CONFLICT, "round {round}: racer {i}");
+            }
+        }
+        assert_eq!(tus_offset(&app, &url, &token).await, HALF as u64);
+        let rest = pseudo_random(HALF, 7);
+        let resp = tus_patch(&app, &url, &token, HALF, &rest).await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "round {round}");
+        let mut expected = bodies[winners[0]].clone();
+        expected.extend_from_slice(&rest);
+        let done = file_of(&app, Some(&token), &id).await;
+        assert_eq!(done["status"], "ready", "round {round}");
+        assert_eq!(
+            done["sha256"],
+            sha256_hex(&expected),
+            "round {round}: the winner's bytes"
+        );
+    }
+}

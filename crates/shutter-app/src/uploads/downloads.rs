@@ -1,0 +1,96 @@
+//! Downloads: who (or which signed URL) may read a ready file's bytes, and streaming them.
+
+use shutter_core::domain::{FileStatus, Visibility};
+use shutter_core::model::FileRecord;
+use shutter_core::{ErrorCode, Id};
+
+use super::blob_error;
+use crate::accounts::Principal;
+use crate::files::{blob_key, ContentAccess};
+use crate::ports::BlobRead;
+use crate::signing::SignedParts;
+use crate::{AppError, AppResult, Shutter};
+
+impl Shutter {
+    /// The file whose bytes (or a variant's) the caller or a signed URL may read.
+    pub async fn content_file(
+        &self,
+        id: Id,
+        access: ContentAccess<'_>,
+        variant: Option<&str>,
+    ) -> AppResult<FileRecord> {
+        let file = self
+            .files
+            .file_by_id(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("file"))?;
+        let object = match variant {
+            Some(v) => format!("{id}/{v}"),
+            None => id.to_string(),
+        };
+        match access {
+            ContentAccess::Caller(who) => {
+                let own = who.map(Principal::id) == Some(file.owner_id);
+                if !own && file.visibility != Visibility::Public {
+                    return Err(AppError::not_found("file"));
+                }
+            }
+            ContentAccess::Signed { expires, signature } => {
+                let ok = match expires {
+                    // Public URLs never expire, but only while the file is public.
+                    None => {
+                        file.visibility == Visibility::Public
+                            && self.signer.verify(
+                                SignedParts {
+                                    method: "GET",
+                                    object: &format!("{object}:public"),
+                                    expires: 0,
+                                    size: None,
+                                    content_type: None,
+                                },
+                                signature,
+                            )
+                    }
+                    Some(expires) => self.signer.verify(
+                        SignedParts {
+                            method: "GET",
+                            object: &object,
+                            expires,
+                            size: None,
+                            content_type: None,
+                        },
+                        signature,
+                    ),
+                };
+                if !ok {
+                    return Err(AppError::new(
+                        ErrorCode::InvalidSignature,
+                        "the URL's signature does not match",
+                    ));
+                }
+                if expires.is_some_and(|e| self.clock.now().unix_seconds() > e) {
+                    return Err(AppError::new(ErrorCode::UrlExpired, "the URL has expired"));
+                }
+            }
+        }
+        if file.status != FileStatus::Ready {
+            return Err(AppError::not_found("file content"));
+        }
+        Ok(file)
+    }
+
+    /// Streams a ready file's bytes (or a variant's), all or `range` (start inclusive, end
+    /// exclusive).
+    pub async fn open_content(
+        &self,
+        file: &FileRecord,
+        variant: Option<&str>,
+        range: Option<(u64, u64)>,
+    ) -> AppResult<BlobRead> {
+        let key = match variant {
+            Some(v) => format!("{}/{v}", blob_key(file.id)),
+            None => blob_key(file.id),
+        };
+        self.blobs.get(&key, range).await.map_err(blob_error)
+    }
+}

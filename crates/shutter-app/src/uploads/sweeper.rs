@@ -1,0 +1,115 @@
+//! The sweeper: uploads whose writer died are recovered, uploads whose window closed fail,
+//! objects without a file row are removed.
+
+use std::collections::HashSet;
+
+use shutter_core::model::Failure;
+use shutter_core::{ErrorCode, Id};
+
+use super::blob_error;
+use crate::files::blob_key;
+use crate::{AppResult, Shutter};
+
+/// An upload without progress for this long has lost its writer (see
+/// [`Shutter::recover_stalled_uploads`]).
+const STALLED_AFTER_MS: i64 = 60_000;
+/// At start-up on a shared database: any upload idle this long was cut off.
+pub const STALLED_AT_START_MS: i64 = 5_000;
+
+impl Shutter {
+    /// Uploads left `uploading` by a process that died go back to `pending` at their durable
+    /// offset (the smaller of the recorded progress and the partial object's length), so a
+    /// PUT can be retried and tus resumes. `idle_ms`: how long without progress counts as dead
+    /// (live writers record progress every 100 ms). Returns how many were recovered.
+    pub async fn recover_stalled_uploads(&self, idle_ms: i64) -> AppResult<usize> {
+        let now = self.clock.now();
+        let cutoff = now.plus_millis(-idle_ms);
+        let stalled = self.files.stalled_uploads(cutoff, 500).await?;
+        let mut recovered = 0;
+        for id in stalled {
+            // A writer of this process holds the lock; one elsewhere records progress, which
+            // the conditional update below sees.
+            let Ok(_guard) = self.lock_upload(id) else {
+                continue;
+            };
+            let Some(file) = self.files.file_by_id(id).await? else {
+                continue;
+            };
+            let on_disk = self
+                .blobs
+                .partial_len(&blob_key(id))
+                .await
+                .map_err(blob_error)?
+                .unwrap_or(0);
+            let durable = file.bytes_received.min(on_disk);
+            if self
+                .files
+                .recover_stalled_upload(id, durable, cutoff, now)
+                .await?
+            {
+                self.forget_upload_state(id);
+                tracing::info!(file.id = %id, offset = durable, "interrupted upload recovered");
+                recovered += 1;
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// One pass of the sweeper: uploads whose window closed fail with `upload_expired` and
+    /// lose their bytes; objects whose file row is gone are removed; uploads whose writer died
+    /// are recovered. Returns how many expired and how many orphans were removed.
+    pub async fn sweep_once(&self) -> AppResult<(usize, usize)> {
+        self.recover_stalled_uploads(STALLED_AFTER_MS).await?;
+        let now = self.clock.now();
+        let mut expired = 0;
+        for id in self.files.expired_uploads(now, 500).await? {
+            // This process's writers are kept out by the lock; the update itself fails only
+            // an upload still waiting for bytes, so one that completed since the query (here
+            // or in another process) is left alone.
+            let Ok(_guard) = self.lock_upload(id) else {
+                continue;
+            };
+            let failure = Failure {
+                code: ErrorCode::UploadExpired,
+                detail: "the upload window closed before the upload completed".into(),
+            };
+            let Some(failed) = self.files.expire_upload(id, failure, now).await? else {
+                continue;
+            };
+            if let Err(e) = self.blobs.discard_partial(&blob_key(id)).await {
+                tracing::warn!(file.id = %id, error = %e, "could not remove an expired upload's bytes");
+            }
+            self.forget_upload_state(id);
+            self.announce_failed(&failed).await;
+            expired += 1;
+        }
+        let stored = self.blobs.list_file_ids().await.map_err(blob_error)?;
+        // Leave very recent objects alone: their row may be being written right now.
+        let settled: Vec<Id> = stored
+            .iter()
+            .filter(|(_, modified)| modified.millis() < now.millis() - 10_000)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut orphans = 0;
+        for chunk in settled.chunks(500) {
+            let existing: HashSet<Id> = self
+                .files
+                .existing_file_ids(chunk)
+                .await?
+                .into_iter()
+                .collect();
+            for id in chunk.iter().filter(|id| !existing.contains(id)) {
+                match self.blobs.delete(&blob_key(*id)).await {
+                    Ok(()) => orphans += 1,
+                    Err(e) => {
+                        tracing::warn!(file.id = %id, error = %e, "could not remove an orphaned object")
+                    }
+                }
+            }
+        }
+        if expired > 0 || orphans > 0 {
+            tracing::info!(expired, orphans, "sweeper pass");
+        }
+        Ok((expired, orphans))
+    }
+}
