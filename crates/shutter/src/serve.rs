@@ -21,6 +21,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
+const KEEPALIVE: socket2::TcpKeepalive = socket2::TcpKeepalive::new()
+    .with_time(Duration::from_secs(30))
+    .with_interval(Duration::from_secs(10))
+    .with_retries(3);
+
 /// Connection deadlines.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -54,7 +59,7 @@ pub async fn serve(
             },
             () = stopped(&mut stop) => break,
         };
-        let _ = stream.set_nodelay(true);
+        tune(&stream);
         let service =
             router
                 .clone()
@@ -97,6 +102,18 @@ pub async fn serve(
     // Every connection has finished (the caller bounds how long this may take).
     let _ = open_rx.recv().await;
     Ok(())
+}
+
+/// Socket options of every accepted connection.
+fn tune(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    // A peer that vanished (no FIN, no RST) is found by TCP keep-alive probes within about
+    // a minute, even on a connection that only the server writes to (an event stream), and
+    // written bytes the peer never acknowledges give up after a minute too.
+    let socket = socket2::SockRef::from(stream);
+    let _ = socket.set_tcp_keepalive(&KEEPALIVE);
+    #[cfg(target_os = "linux")]
+    let _ = socket.set_tcp_user_timeout(Some(Duration::from_secs(60)));
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -207,5 +224,34 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_probe_for_vanished_peers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        tune(&stream);
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+        assert_eq!(
+            socket.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), 3);
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            socket.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        assert!(stream.nodelay().unwrap());
     }
 }
