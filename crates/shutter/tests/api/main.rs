@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod comments;
 mod conventions;
+mod edge_cases;
 mod helpers;
 mod idempotency;
 mod memory;
