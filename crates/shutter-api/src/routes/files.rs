@@ -261,6 +261,7 @@ pub async fn put_content(
             "the upload URL is not signed",
         ));
     };
+    state.app.check_upload_url(id, expires, sig).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -412,6 +413,9 @@ pub async fn get_content(
                     )
                 })?),
             };
+            state
+                .app
+                .check_download_url(id, variant, expires, signature)?;
             ContentAccess::Signed { expires, signature }
         }
         None => ContentAccess::Caller(who.as_ref()),

@@ -73,3 +73,50 @@ async fn ranges_never_overflow_and_unsatisfiable_ones_name_the_size() {
         assert_problem(resp, 416, "range_not_satisfiable").await;
     }
 }
+
+#[tokio::test]
+async fn bad_signatures_get_the_same_answer_whether_the_file_exists_or_not() {
+    let app = spawn_app().await;
+    let (_, alice) = user(&app, "alice").await;
+    let file = upload(&app, &alice, "secret.bin", "text/plain", b"secret bytes").await;
+    let id = id_of(&file);
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let url = tamper_sig(file["url"].as_str().unwrap());
+    let expires = unix_now() + 600;
+
+    // Downloads: a tampered private URL, the same signature on an id that does not exist,
+    // and a public-style URL (no expiry) on either.
+    for target in [&id, &ghost] {
+        for query in [
+            url.split_once('?').unwrap().1.to_owned(),
+            "sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+            format!("expires={expires}&sig=bogus"),
+            // Expired and badly signed: still the signature's answer.
+            "expires=1&sig=bogus".to_owned(),
+        ] {
+            let resp = app
+                .client
+                .get(app.url(&format!("/v1/files/{target}/content?{query}")))
+                .send()
+                .await
+                .unwrap();
+            assert_problem(resp, 403, "invalid_signature").await;
+        }
+    }
+
+    // Uploads: a badly signed PUT to a pending file and to a file that does not exist.
+    let (pending, _) = create_file(&app, &alice, &file_request("a.txt", "text/plain", 4)).await;
+    for target in [id_of(&pending), ghost.clone()] {
+        let resp = app
+            .client
+            .put(app.url(&format!(
+                "/v1/files/{target}/content?expires={expires}&sig=bogus"
+            )))
+            .header("content-type", "text/plain")
+            .body("abcd")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(resp, 403, "invalid_signature").await;
+    }
+}
