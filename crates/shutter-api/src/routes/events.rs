@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use shutter_core::ErrorCode;
 
 use crate::dto::EventDto;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::ApiQuery;
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +55,7 @@ async fn principal(
 pub async fn sse(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers, &q).await?;
     let events: EventStream = state.app.events().subscribe(who.id()).await;
@@ -80,7 +81,7 @@ pub async fn sse(
 pub async fn ws(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers, &q).await?;

@@ -2,7 +2,7 @@
 //! `/v1/files/{id}/content`: the presigned upload (`PUT`) and downloads (`GET`).
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,7 +17,9 @@ use shutter_core::{ErrorCode, Timestamp};
 use super::posts::idempotent;
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{parse_json, ApiJson, AuthUser, MaybeAuthUser, PageQuery, PathId, RawJson};
+use crate::extract::{
+    parse_json, ApiJson, ApiQuery, AuthUser, MaybeAuthUser, PageQuery, PathId, RawJson,
+};
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/files", tag = "files", security(("bearer" = [])),
@@ -132,7 +134,7 @@ pub async fn list_files(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
     PageQuery(page): PageQuery,
-    Query(q): Query<FileListQuery>,
+    ApiQuery(q): ApiQuery<FileListQuery>,
 ) -> ApiResult<Json<FilePage>> {
     let filter = parse_filter(q)?;
     Ok(Json(state.app.files_of(&who, filter, page).await?.into()))
@@ -248,7 +250,7 @@ pub fn body_stream(body: Body) -> ByteStream {
 pub async fn put_content(
     State(state): State<AppState>,
     PathId(id): PathId,
-    Query(q): Query<ContentQuery>,
+    ApiQuery(q): ApiQuery<ContentQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<FileResponse>> {
@@ -394,7 +396,7 @@ pub async fn get_content(
     State(state): State<AppState>,
     MaybeAuthUser(who): MaybeAuthUser,
     PathId(id): PathId,
-    Query(q): Query<ContentQuery>,
+    ApiQuery(q): ApiQuery<ContentQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let variant = match q.variant.as_deref() {

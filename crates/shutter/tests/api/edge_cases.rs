@@ -120,3 +120,36 @@ async fn bad_signatures_get_the_same_answer_whether_the_file_exists_or_not() {
         assert_problem(resp, 403, "invalid_signature").await;
     }
 }
+
+#[tokio::test]
+async fn query_strings_that_do_not_fit_are_problems_naming_the_parameter() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    let file = upload(&app, &token, "a.txt", "text/plain", b"hello").await;
+    let id = id_of(&file);
+    for (path, field) in [
+        (format!("/v1/files/{id}/content?sig=a&sig=b"), "sig"),
+        (
+            format!("/v1/files/{id}/content?variant=thumb&variant=w640"),
+            "variant",
+        ),
+        ("/v1/files?tag=a&tag=b".to_owned(), "tag"),
+        ("/v1/files?limit=1&limit=2".to_owned(), "limit"),
+        ("/v1/explore?limit=1&limit=2".to_owned(), "limit"),
+        (
+            "/v1/events?access_token=a&access_token=b".to_owned(),
+            "access_token",
+        ),
+    ] {
+        let resp = app.get(&path, Some(&token)).await;
+        assert_invalid_field(resp, field).await;
+    }
+    let resp = app
+        .client
+        .put(app.url(&format!("/v1/files/{id}/content?expires=1&expires=2&sig=x")))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_field(resp, "expires").await;
+}
