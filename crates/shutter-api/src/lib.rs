@@ -45,6 +45,7 @@ pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
         .merge(v1)
         .merge(routes::ops::router())
         .fallback(routes::ops::not_found)
+        .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))

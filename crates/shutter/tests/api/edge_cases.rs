@@ -153,3 +153,19 @@ async fn query_strings_that_do_not_fit_are_problems_naming_the_parameter() {
         .unwrap();
     assert_invalid_field(resp, "expires").await;
 }
+
+#[tokio::test]
+async fn a_method_the_path_does_not_serve_is_a_405_problem_with_allow() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    for (method, path, allowed) in [
+        (Method::PATCH, "/v1/feed", "GET"),
+        (Method::DELETE, "/v1/auth/login", "POST"),
+        (Method::POST, "/healthz", "GET"),
+    ] {
+        let resp = app.authed(method, path, Some(&token)).send().await.unwrap();
+        let allow = header(&resp, "allow").unwrap_or_default();
+        assert!(allow.contains(allowed), "{path}: Allow is {allow:?}");
+        assert_problem(resp, 405, "method_not_allowed").await;
+    }
+}
