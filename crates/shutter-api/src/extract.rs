@@ -70,10 +70,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     .next()
                     .unwrap_or_default()
                     .to_owned();
-                let field = if path == "." {
-                    missing_field(&message).unwrap_or_default()
-                } else {
-                    path
+                // A missing field is reported at its parent's path: name the field itself.
+                let field = match (missing_field(&message), path.as_str()) {
+                    (Some(name), ".") => name,
+                    (Some(name), parent) => format!("{parent}.{name}"),
+                    (None, ".") => String::new(),
+                    (None, _) => path,
                 };
                 ApiError::from(AppError::field(&field, &message))
             }

@@ -211,7 +211,7 @@ pub async fn complete_upload(
     RawJson(body): RawJson,
 ) -> ApiResult<Json<FileResponse>> {
     if !body.is_empty() {
-        let _: CompleteUploadRequest = parse_json(&body)?;
+        parse_json::<CompleteUploadRequest>(&body)?.validate()?;
     }
     let view = state.app.file(id, Some(&who)).await?;
     if view.file.owner_id != who.id() {

@@ -169,3 +169,52 @@ async fn a_method_the_path_does_not_serve_is_a_405_problem_with_allow() {
         assert_problem(resp, 405, "method_not_allowed").await;
     }
 }
+
+#[tokio::test]
+async fn completing_an_upload_checks_the_shape_of_its_parts() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    let file = upload(&app, &token, "a.txt", "text/plain", b"hello").await;
+    let path = format!("/v1/files/{}/complete", id_of(&file));
+    for (body, field) in [
+        (serde_json::json!({"parts": [1]}), "parts[0]"),
+        (serde_json::json!({"parts": ["x"]}), "parts[0]"),
+        (
+            serde_json::json!({"parts": [{"number": 1}]}),
+            "parts[0].etag",
+        ),
+        (
+            serde_json::json!({"parts": [{"etag": "\"e\""}]}),
+            "parts[0].number",
+        ),
+        (
+            serde_json::json!({"parts": [{"number": "1", "etag": "\"e\""}]}),
+            "parts[0].number",
+        ),
+        (
+            serde_json::json!({"parts": [{"number": 0, "etag": "\"e\""}]}),
+            "parts[0].number",
+        ),
+        (
+            serde_json::json!({"parts": [{"number": 1, "etag": "\"e\""}, {"number": 2, "etag": ""}]}),
+            "parts[1].etag",
+        ),
+        (serde_json::json!({"parts": {"number": 1}}), "parts"),
+    ] {
+        let resp = app.post_json(&path, Some(&token), &body).await;
+        assert_invalid_field(resp, field).await;
+    }
+    // The documented shape, and no body at all, are accepted.
+    let body = serde_json::json!({"parts": [{"number": 1, "etag": "\"e\""}]});
+    let resp = app.post_json(&path, Some(&token), &body).await;
+    assert_eq!(
+        expect_status(resp, StatusCode::OK).await["file"]["id"],
+        file["id"]
+    );
+    let resp = app
+        .authed(Method::POST, &path, Some(&token))
+        .send()
+        .await
+        .unwrap();
+    expect_status(resp, StatusCode::OK).await;
+}
