@@ -218,3 +218,25 @@ async fn completing_an_upload_checks_the_shape_of_its_parts() {
         .unwrap();
     expect_status(resp, StatusCode::OK).await;
 }
+
+#[tokio::test]
+async fn unfollowing_yourself_is_an_idempotent_no_op() {
+    let app = spawn_app().await;
+    let (me, token) = user(&app, "narcissus").await;
+    for _ in 0..2 {
+        let resp = app
+            .delete(&format!("/v1/users/{me}/follow"), Some(&token))
+            .await;
+        expect_status(resp, StatusCode::NO_CONTENT).await;
+    }
+    let profile = app.me(&token).await;
+    assert_eq!(profile["followers_count"], 0, "{profile}");
+    assert_eq!(profile["following_count"], 0, "{profile}");
+    // Following yourself stays refused.
+    let resp = app
+        .authed(Method::PUT, &format!("/v1/users/{me}/follow"), Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_field(resp, "id").await;
+}
