@@ -5,6 +5,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::*;
+use crate::social_helpers::{create_pending_post, PHOTO};
 use crate::upload_helpers::*;
 
 /// A GET of `path` with `Range: range` as `token`.
@@ -239,4 +240,46 @@ async fn unfollowing_yourself_is_an_idempotent_no_op() {
         .await
         .unwrap();
     assert_invalid_field(resp, "id").await;
+}
+
+#[tokio::test]
+async fn an_admin_deletes_pending_and_failed_posts_of_others() {
+    let app = spawn_app().await;
+    let (_, author) = user(&app, "author").await;
+    let (_, admin) = user(&app, "moderator").await;
+    let (_, other) = user(&app, "bystander").await;
+    app.make_admin("moderator").await;
+
+    let (pending, _) = create_pending_post(&app, &author, "not yet").await;
+    let (failing, ticket) = create_pending_post(&app, &author, "never").await;
+    let size = testdata(PHOTO).len();
+    let resp = put_ticket(&app, &ticket, vec![b'x'; size]).await;
+    assert_problem(resp, 422, "content_mismatch").await;
+    let failed = wait_post_status(&app, &author, &id_of(&failing), "failed").await;
+    assert_eq!(failed["status"], "failed");
+
+    for post in [&pending, &failing] {
+        let path = format!("/v1/posts/{}", id_of(post));
+        // Someone who is neither the author nor an admin cannot even see it.
+        assert_problem(app.delete(&path, Some(&other)).await, 404, "not_found").await;
+        expect_status(
+            app.delete(&path, Some(&admin)).await,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+        assert_problem(app.get(&path, Some(&author)).await, 404, "not_found").await;
+        assert_problem(app.delete(&path, Some(&admin)).await, 404, "not_found").await;
+    }
+}
+
+/// Polls a post (as its author) until it has `status`, for at most a minute.
+async fn wait_post_status(app: &TestApp, token: &str, id: &str, status: &str) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let post = app.get_post(id, Some(token)).await;
+        if post["status"] == status || start.elapsed() > std::time::Duration::from_secs(60) {
+            return post;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
