@@ -241,6 +241,14 @@ impl Shutter {
                 _ => Ok(user),
             };
         }
+        // A deleted account stays deleted: its identity does not sign up again.
+        if self
+            .repo
+            .external_identity_deleted(&id.issuer, &id.subject)
+            .await?
+        {
+            return Err(AppError::unauthenticated("this account was deleted"));
+        }
         let fallback = format!(
             "user_{}",
             &crate::auth::refresh_token_hash(&format!("{}\n{}", id.issuer, id.subject))[..10]

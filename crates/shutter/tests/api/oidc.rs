@@ -353,6 +353,44 @@ async fn an_idp_user_deletes_the_account_with_a_fresh_token() {
     .await;
 }
 
+#[tokio::test]
+async fn a_deleted_idp_account_is_not_recreated_by_its_next_token() {
+    let app = spawn_oidc_app().await;
+    let token = idp_token(&idp_claims("sub-gone", Some("gone")));
+    let me = app.me(&token).await;
+    let resp = app
+        .delete_json("/v1/users/me", Some(&token), &json!({}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+
+    // The same identity's next token, fresh and valid, does not sign up again.
+    let mut claims = idp_claims("sub-gone", Some("gone"));
+    claims["iat"] = json!(unix_now() + 1);
+    let next = idp_token(&claims);
+    assert_refused(&app, &next, "unauthenticated").await;
+    let resp = app
+        .post_json("/v1/posts", Some(&next), &json!({"caption": "back"}))
+        .await;
+    assert_problem(resp, 401, "unauthenticated").await;
+    assert_problem(
+        app.get("/v1/users/by-username/gone", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.get(&format!("/v1/users/{}", id_of(&me)), None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // Other identities of the same provider still sign up.
+    let other = app
+        .me(&idp_token(&idp_claims("sub-new", Some("gone"))))
+        .await;
+    assert_eq!(other["username"], "gone");
+}
+
 /// A problem body of whatever code, checked for its shape.
 async fn assert_problem_any(resp: reqwest::Response) -> Value {
     let status = resp.status().as_u16();
