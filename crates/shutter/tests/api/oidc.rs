@@ -166,15 +166,34 @@ async fn an_idp_user_uses_every_endpoint() {
 
 fn assert_generated_username(username: &Value) {
     let name = username.as_str().unwrap();
-    let hex = name
+    let suffix = name
         .strip_prefix("user_")
         .unwrap_or_else(|| panic!("generated username {name}"));
-    assert_eq!(hex.len(), 10, "{name}");
+    assert_eq!(suffix.len(), 10, "{name}");
     assert!(
-        hex.chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        suffix
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
         "{name}"
     );
+}
+
+#[tokio::test]
+async fn a_generated_username_cannot_be_predicted_from_the_subject() {
+    // The same identity on two servers: a name derived from the identity would be the same.
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let app = spawn_oidc_app().await;
+        let me = app.me(&idp_token(&idp_claims("sub-same", None))).await;
+        assert_generated_username(&me["username"]);
+        // Stable for the account once created.
+        assert_eq!(
+            app.me(&idp_token(&idp_claims("sub-same", None))).await["username"],
+            me["username"]
+        );
+        names.push(me["username"].clone());
+    }
+    assert_ne!(names[0], names[1], "generated names are random");
 }
 
 #[tokio::test]
