@@ -283,3 +283,62 @@ async fn wait_post_status(app: &TestApp, token: &str, id: &str, status: &str) ->
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// `GET /v1/explore` as if forwarded for `client` (`X-Forwarded-For`); returns the status.
+async fn explore_for(app: &TestApp, client: &str) -> StatusCode {
+    app.request(Method::GET, "/v1/explore")
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited_and_ipv6_by_its_64() {
+    let app = spawn_app_with(|c| {
+        c.rate_limits.enabled = true;
+        c.rate_limits.per_ip_per_minute = 3;
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into(), "192.0.2.0/24".into()];
+    })
+    .await;
+    // Three addresses of one IPv6 /64 share one budget.
+    for client in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+        assert_eq!(explore_for(&app, client).await, StatusCode::OK, "{client}");
+    }
+    assert_eq!(
+        explore_for(&app, "2001:db8:1:2:abcd::1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The next /64, and an IPv4 client, have budgets of their own; the right-most address
+    // that is not a trusted proxy is the client, whatever the client put before it.
+    assert_eq!(explore_for(&app, "2001:db8:1:3::1").await, StatusCode::OK);
+    for chain in [
+        "198.51.100.7",
+        "2001:db8:1:2::1, 198.51.100.7",
+        "2001:db8:1:2::1, 198.51.100.7, 192.0.2.10",
+    ] {
+        assert_eq!(explore_for(&app, chain).await, StatusCode::OK, "{chain}");
+    }
+    assert_eq!(
+        explore_for(&app, "198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_forwarded_for_is_ignored() {
+    let app = spawn_app_with(|c| {
+        c.rate_limits.enabled = true;
+        c.rate_limits.per_ip_per_minute = 3;
+    })
+    .await;
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert_eq!(explore_for(&app, client).await, StatusCode::OK);
+    }
+    // A new forwarded address does not buy a new budget: the peer is the client.
+    assert_eq!(
+        explore_for(&app, "198.51.100.4").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
