@@ -438,9 +438,42 @@ pub struct UpdateFileRequest {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CompleteUploadRequest {
-    /// Multipart parts (S3 storage only).
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub parts: Option<Vec<serde_json::Value>>,
+    /// Multipart parts (S3 storage only), each as the bucket acknowledged it.
+    pub parts: Option<Vec<CompletedPart>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CompletedPart {
+    /// The part's number, 1..10000.
+    pub number: u32,
+    /// The `ETag` the bucket answered the part's upload with.
+    pub etag: String,
+}
+
+impl CompleteUploadRequest {
+    /// Part numbers are 1..10000 and each ETag is non-empty; errors name `parts[i].field`.
+    pub fn validate(&self) -> Result<(), shutter_app::AppError> {
+        let mut errors = Vec::new();
+        for (i, part) in self.parts.iter().flatten().enumerate() {
+            if !(1..=10_000).contains(&part.number) {
+                errors.push(shutter_core::error::FieldError::new(
+                    format!("parts[{i}].number"),
+                    "must be a part number from 1 to 10000",
+                ));
+            }
+            if part.etag.trim().is_empty() {
+                errors.push(shutter_core::error::FieldError::new(
+                    format!("parts[{i}].etag"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(shutter_app::AppError::validation(errors))
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -70,10 +70,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     .next()
                     .unwrap_or_default()
                     .to_owned();
-                let field = if path == "." {
-                    missing_field(&message).unwrap_or_default()
-                } else {
-                    path
+                // A missing field is reported at its parent's path: name the field itself.
+                let field = match (missing_field(&message), path.as_str()) {
+                    (Some(name), ".") => name,
+                    (Some(name), parent) => format!("{parent}.{name}"),
+                    (None, ".") => String::new(),
+                    (None, _) => path,
                 };
                 ApiError::from(AppError::field(&field, &message))
             }
@@ -177,6 +179,33 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// A parsed query string. A query that does not fit `T` (a repeated parameter, a value of the
+/// wrong type) is `validation_failed` naming the parameter, like a JSON body of the wrong shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                let message = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                // serde names the parameter in backticks: "duplicate field `sig`".
+                let field = message
+                    .split('`')
+                    .nth(1)
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or("query");
+                Err(AppError::field(field, message).into())
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct PageParams {
     limit: Option<String>,
@@ -190,9 +219,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(params) = Query::<PageParams>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| AppError::field("query", "the query string does not parse"))?;
+        let ApiQuery(params) = ApiQuery::<PageParams>::from_request_parts(parts, state).await?;
         let limit = match params.limit {
             None => PageRequest::DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<u32>() {

@@ -5,6 +5,7 @@
 //! **Invariant:** no SQL, no storage calls and no rules about who may do what here; those
 //! live in `shutter-app`.
 
+pub mod client_ip;
 pub mod docs;
 pub mod dto;
 pub mod error;
@@ -27,15 +28,19 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The generated OpenAPI document, rendered once.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// `server.trusted_proxies`, parsed once.
+    pub trusted_proxies: Arc<[shutter_core::config::IpRange]>,
 }
 
 /// The complete router: `/v1` under the per-IP rate limit, operations endpoints outside it.
 pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
     let (v1, openapi) = routes::v1().split_for_parts();
+    let trusted_proxies = app.config().server.trusted_proxy_ranges().into();
     let state = AppState {
         app,
         metrics,
         openapi: Arc::new(openapi),
+        trusted_proxies,
     };
     let v1 = v1.layer(axum::middleware::from_fn_with_state(
         state.clone(),
@@ -45,10 +50,14 @@ pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
         .merge(v1)
         .merge(routes::ops::router())
         .fallback(routes::ops::not_found)
+        .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
-        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }
 

@@ -1,14 +1,14 @@
 //! Middleware: request ids, the access log and request metrics, and the per-IP rate limit.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use crate::client_ip::ClientIp;
 use crate::error::REQUEST_ID;
 use crate::AppState;
 
@@ -31,8 +31,12 @@ fn request_id(req: &Request) -> String {
 
 /// Gives the request its id (task-local, response header, log span), then logs one line and
 /// records the request in the metrics by route and status.
-pub async fn observe(req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(&req);
+    // Decided once here (for the log line) and kept in the extensions for the rate limits.
+    let (mut parts, body) = req.into_parts();
+    let Ok(client) = ClientIp::from_request_parts(&mut parts, &state).await;
+    let req = Request::from_parts(parts, body);
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -40,7 +44,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route, client_ip = %client.0);
     let mut response = REQUEST_ID
         .scope(id.clone(), next.run(req).instrument(span.clone()))
         .await;
@@ -70,12 +74,12 @@ pub async fn observe(req: Request, next: Next) -> Response {
 /// posting) report that one in the headers; the others report this one.
 pub async fn per_ip_rate_limit(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     req: Request,
     next: Next,
 ) -> Response {
     let per_minute = state.app.config().rate_limits.per_ip_per_minute;
-    let key = format!("ip:{}", addr.ip());
+    let key = format!("ip:{}", client.rate_key());
     match crate::rate_limit::enforce(&state, "per_ip_per_minute", &key, per_minute).await {
         Ok(decision) => {
             let mut response = next.run(req).await;

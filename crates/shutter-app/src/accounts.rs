@@ -73,6 +73,22 @@ pub struct LimitsView {
 /// Content types a post's photos may have.
 pub const POST_MEDIA_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
 
+/// How many random fallback usernames an external user's creation draws before giving up.
+const FALLBACK_USERNAME_TRIES: usize = 5;
+
+/// The username of an external user whose token names no usable one: `user_` and 10 random
+/// characters of `[a-z0-9]` (about 52 bits), so it cannot be predicted from the identity and
+/// a taken one is simply drawn again.
+fn random_username() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let suffix: String = (0..10)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    format!("user_{suffix}")
+}
+
 /// How recent an external token must be to delete an account (no password to ask for).
 const RECENT_AUTH_SECS: i64 = 300;
 
@@ -241,10 +257,14 @@ impl Shutter {
                 _ => Ok(user),
             };
         }
-        let fallback = format!(
-            "user_{}",
-            &crate::auth::refresh_token_hash(&format!("{}\n{}", id.issuer, id.subject))[..10]
-        );
+        // A deleted account stays deleted: its identity does not sign up again.
+        if self
+            .repo
+            .external_identity_deleted(&id.issuer, &id.subject)
+            .await?
+        {
+            return Err(AppError::unauthenticated("this account was deleted"));
+        }
         let preferred = id
             .preferred_username
             .as_deref()
@@ -256,7 +276,8 @@ impl Shutter {
             .and_then(|n| DisplayName::parse("display_name", n).ok())
             .map(DisplayName::into_string)
             .unwrap_or_default();
-        for username in preferred.into_iter().chain([fallback]) {
+        let fallbacks = std::iter::repeat_with(random_username).take(FALLBACK_USERNAME_TRIES);
+        for username in preferred.into_iter().chain(fallbacks) {
             let new = NewUser {
                 id: Id::new(),
                 username,

@@ -58,6 +58,19 @@ pub enum ContentAccess<'a> {
     },
 }
 
+/// What a download URL's signature covers: the object (`<id>` or `<id>/<variant>`) and the
+/// expiry; a public file's stable URL marks the object `:public` and has no expiry (0).
+fn download_object(id: Id, variant: Option<&str>, expires: Option<i64>) -> (String, i64) {
+    let object = match variant {
+        Some(v) => format!("{id}/{v}"),
+        None => id.to_string(),
+    };
+    match expires {
+        None => (format!("{object}:public"), 0),
+        Some(e) => (object, e),
+    }
+}
+
 /// The client's error for a refused allowance, naming the limit.
 pub(crate) fn allowance_error(refusal: AllowanceRefusal, allowance: UploadAllowance) -> AppError {
     match refusal {
@@ -290,38 +303,82 @@ impl Shutter {
 
     pub fn content_url(&self, file: &FileRecord, variant: Option<&str>) -> String {
         let base = self.config.public_url();
-        let object = match variant {
-            Some(v) => format!("{}/{v}", file.id),
-            None => file.id.to_string(),
-        };
         let variant_q = variant.map(|v| format!("variant={v}&")).unwrap_or_default();
-        match file.visibility {
-            Visibility::Public => {
-                let sig = self.signer.sign(SignedParts {
-                    method: "GET",
-                    object: &format!("{object}:public"),
-                    expires: 0,
-                    size: None,
-                    content_type: None,
-                });
-                format!("{base}/v1/files/{}/content?{variant_q}sig={sig}", file.id)
-            }
+        let expires = match file.visibility {
+            Visibility::Public => None,
             Visibility::Private => {
                 let ttl = self.config.storage.download_url_ttl.get().as_secs() as i64;
-                let expires = self.clock.now().unix_seconds() + ttl;
-                let sig = self.signer.sign(SignedParts {
-                    method: "GET",
-                    object: &object,
-                    expires,
-                    size: None,
-                    content_type: None,
-                });
-                format!(
-                    "{base}/v1/files/{}/content?{variant_q}expires={expires}&sig={sig}",
-                    file.id
-                )
+                Some(self.clock.now().unix_seconds() + ttl)
             }
+        };
+        let (object, signed_expires) = download_object(file.id, variant, expires);
+        let sig = self.signer.sign(SignedParts {
+            method: "GET",
+            object: &object,
+            expires: signed_expires,
+            size: None,
+            content_type: None,
+        });
+        let expires_q = expires.map(|e| format!("expires={e}&")).unwrap_or_default();
+        format!(
+            "{base}/v1/files/{}/content?{variant_q}{expires_q}sig={sig}",
+            file.id
+        )
+    }
+
+    /// Checks a signed download URL (signature, then expiry) before anything is looked up, so
+    /// a bad or expired URL gets the same answer whether its file exists or not.
+    pub fn check_download_url(
+        &self,
+        id: Id,
+        variant: Option<&str>,
+        expires: Option<i64>,
+        signature: &str,
+    ) -> AppResult<()> {
+        let (object, signed_expires) = download_object(id, variant, expires);
+        let parts = SignedParts {
+            method: "GET",
+            object: &object,
+            expires: signed_expires,
+            size: None,
+            content_type: None,
+        };
+        if !self.signer.verify(parts, signature) {
+            return Err(AppError::new(
+                ErrorCode::InvalidSignature,
+                "the URL's signature does not match",
+            ));
         }
+        if expires.is_some_and(|e| self.clock.now().unix_seconds() > e) {
+            return Err(AppError::new(ErrorCode::UrlExpired, "the URL has expired"));
+        }
+        Ok(())
+    }
+
+    /// Checks a presigned upload URL before the upload starts. Its signature covers the
+    /// declared size and type, so the file is read first; a file that does not exist gets
+    /// the answer of a bad signature (no URL for it can be valid), never `not_found`.
+    pub async fn check_upload_url(&self, id: Id, expires: i64, signature: &str) -> AppResult<()> {
+        let file = self.files.file_by_id(id).await?;
+        let valid = file.is_some_and(|file| {
+            self.signer.verify(
+                SignedParts {
+                    method: "PUT",
+                    object: &id.to_string(),
+                    expires,
+                    size: Some(file.size),
+                    content_type: Some(&file.content_type),
+                },
+                signature,
+            )
+        });
+        if !valid {
+            return Err(AppError::new(
+                ErrorCode::InvalidSignature,
+                "the upload URL's signature does not match",
+            ));
+        }
+        Ok(())
     }
 
     /// The owner sees a file in any state; anyone else only a public, ready file.

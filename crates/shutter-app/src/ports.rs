@@ -122,6 +122,8 @@ pub trait Repo: Send + Sync + 'static {
     async fn user_by_id(&self, id: Id) -> RepoResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> RepoResult<Option<User>>;
     async fn user_by_external(&self, issuer: &str, subject: &str) -> RepoResult<Option<User>>;
+    /// Whether an account with this external identity was deleted (deletion remembers it).
+    async fn external_identity_deleted(&self, issuer: &str, subject: &str) -> RepoResult<bool>;
     /// The stored Argon2 hash; `None` for an unknown user or one without a password.
     async fn password_hash(&self, user_id: Id) -> RepoResult<Option<String>>;
     /// Sets the given profile fields; `None` leaves a field as it is. `None` if no such user.

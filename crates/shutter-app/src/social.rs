@@ -60,10 +60,8 @@ impl Shutter {
         Ok(())
     }
 
+    /// Idempotent: not following `user` afterwards, yourself included (which nobody follows).
     pub async fn unfollow(&self, who: &Principal, user: Id) -> AppResult<()> {
-        if user == who.id() {
-            return Err(AppError::field("id", "you cannot follow yourself"));
-        }
         self.user(user).await?;
         self.social.unfollow(who.id(), user).await?;
         Ok(())

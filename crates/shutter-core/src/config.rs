@@ -2,6 +2,7 @@
 //! happens in the binary; these types only describe and validate.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -96,6 +97,17 @@ impl Config {
             return Err(ConfigError::new(
                 "server.listen",
                 "must be an address like 127.0.0.1:8080",
+            ));
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|t| IpRange::parse(t).is_none())
+        {
+            return Err(ConfigError::new(
+                "server.trusted_proxies",
+                format!("{bad:?} is not an address or a CIDR like 10.0.0.0/8"),
             ));
         }
         if let Some(public) = &self.server.public_url {
@@ -216,6 +228,9 @@ pub struct ServerConfig {
     pub idle_timeout: DurationValue,
     /// Live event streams (SSE and WebSocket together) one user may hold open on one node.
     pub max_event_streams_per_user: usize,
+    /// Reverse proxies (CIDRs, or single addresses) whose `X-Forwarded-For` is believed.
+    /// Empty (the default): the header is ignored and the peer address is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -227,6 +242,80 @@ impl Default for ServerConfig {
             header_read_timeout: DurationValue::secs(10),
             idle_timeout: DurationValue::secs(60),
             max_event_streams_per_user: 8,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// [`Self::trusted_proxies`] parsed; entries that do not parse are left out
+    /// ([`Config::validate`] refuses them at startup).
+    pub fn trusted_proxy_ranges(&self) -> Vec<IpRange> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|t| IpRange::parse(t))
+            .collect()
+    }
+}
+
+/// An address range in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare address is a
+/// range of one (`/32` or `/128`). IPv4-mapped IPv6 addresses count as their IPv4 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(text: &str) -> Option<IpRange> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr = canonical_ip(addr.parse().ok()?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse::<u8>().ok().filter(|p| *p <= max)?
+            }
+            Some(_) => return None,
+            None => max,
+        };
+        Some(IpRange {
+            network: ip_prefix(addr, prefix),
+            prefix,
+        })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        ip.is_ipv4() == self.network.is_ipv4() && ip_prefix(ip, self.prefix) == self.network
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) as the IPv4 address it is.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The first `prefix` bits of `ip`, the rest zero.
+pub fn ip_prefix(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
         }
     }
 }
@@ -718,5 +807,36 @@ mod tier_tests {
         assert_eq!(c.tiers.basic.max_file_size, ByteSize(100 * MIB));
         let bad = serde_json::json!({"tiers": {"basic": {"max_file_sise": 1}}});
         assert!(serde_json::from_value::<Config>(bad).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn ip_ranges_parse_cidrs_and_match_their_addresses() {
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        let net = IpRange::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains(ip("10.1.200.3")));
+        assert!(net.contains(ip("::ffff:10.1.0.9")), "IPv4-mapped");
+        assert!(!net.contains(ip("10.2.0.1")));
+        assert!(!net.contains(ip("::a01:1")));
+        let one = IpRange::parse("192.0.2.7").unwrap();
+        assert!(one.contains(ip("192.0.2.7")) && !one.contains(ip("192.0.2.8")));
+        let v6 = IpRange::parse("2001:db8:1::/48").unwrap();
+        assert!(v6.contains(ip("2001:db8:1:ffff::1")));
+        assert!(!v6.contains(ip("2001:db8:2::1")));
+        assert!(IpRange::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/+8",
+            "10.0.0/8",
+            "",
+            "x/8",
+        ] {
+            assert_eq!(IpRange::parse(bad), None, "{bad}");
+        }
+        let mut c = Config::default();
+        c.server.trusted_proxies = vec!["10.0.0.0/8".into(), "nonsense".into()];
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.key, "server.trusted_proxies");
     }
 }

@@ -105,7 +105,14 @@ pub const DELETE_USER_UNLINK_MEDIA: &str = "DELETE FROM post_media \
      OR file_id IN (SELECT id FROM files WHERE owner_id = ?)";
 /// Cascades (foreign keys `ON DELETE CASCADE`) remove posts, comments, likes, follows,
 /// refresh tokens, idempotency records, and files with their tags and variants.
+/// An external account's identity is remembered, so that its next token cannot recreate it.
+pub const DELETE_USER_REMEMBER_EXTERNAL: &str = "INSERT INTO deleted_external_identities \
+     (ext_issuer, ext_subject) SELECT ext_issuer, ext_subject FROM users \
+     WHERE id = ? AND ext_issuer IS NOT NULL AND ext_subject IS NOT NULL ON CONFLICT DO NOTHING";
 pub const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
+pub const EXTERNAL_IDENTITY_DELETED: &str =
+    "SELECT COUNT(*) AS n FROM deleted_external_identities \
+     WHERE ext_issuer = ? AND ext_subject = ?";
 
 // --- refresh tokens ---
 

@@ -351,6 +351,7 @@ macro_rules! repo_adapter {
                     q::DELETE_USER_UNFOLLOW,
                     q::DELETE_USER_UNFOLLOWED,
                     q::DELETE_USER_UNLINK_MEDIA,
+                    q::DELETE_USER_REMEMBER_EXTERNAL,
                     q::DELETE_USER,
                 ] {
                     let sql = Self::sql(statement);
@@ -506,6 +507,20 @@ macro_rules! repo_adapter {
             ) -> RepoResult<Option<User>> {
                 self.lookup_user(q::WHERE_EXTERNAL, &[issuer, subject])
                     .await
+            }
+
+            async fn external_identity_deleted(
+                &self,
+                issuer: &str,
+                subject: &str,
+            ) -> RepoResult<bool> {
+                let n: i64 = sqlx::query_scalar(&Self::sql(q::EXTERNAL_IDENTITY_DELETED))
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(repo_error)?;
+                Ok(n > 0)
             }
 
             async fn password_hash(&self, user_id: Id) -> RepoResult<Option<String>> {

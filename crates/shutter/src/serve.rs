@@ -241,7 +241,10 @@ mod tests {
         tune(&stream);
         let socket = socket2::SockRef::from(&stream);
         assert!(socket.keepalive().unwrap());
-        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+        assert_eq!(
+            socket.tcp_keepalive_time().unwrap(),
+            Duration::from_secs(30)
+        );
         assert_eq!(
             socket.tcp_keepalive_interval().unwrap(),
             Duration::from_secs(10)

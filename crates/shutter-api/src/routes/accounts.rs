@@ -1,13 +1,12 @@
 //! `/v1/auth`, `/v1/users`, `/v1/limits`, `/v1/admin`.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use shutter_app::accounts::{ProfileChange, RegisterInput};
 
+use crate::client_ip::ClientIp;
 use crate::dto::*;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, AuthUser, PathId, RawJson};
@@ -44,10 +43,14 @@ pub async fn register(
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let key = format!("login:{}:{}", addr.ip(), req.username.to_lowercase());
+    let key = format!(
+        "login:{}:{}",
+        client.rate_key(),
+        req.username.to_lowercase()
+    );
     let per_minute = state.app.config().rate_limits.login_per_minute;
     let rate = crate::rate_limit::enforce(&state, "login_per_minute", &key, per_minute).await?;
     let result = state.app.login(&req.username, &req.password).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use shutter_core::ErrorCode;
 
 use crate::dto::EventDto;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::ApiQuery;
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +58,7 @@ async fn principal(
 pub async fn sse(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
 ) -> ApiResult<Response> {
     let who = principal(&state, &headers, &q).await?;
     let events: EventStream = state.app.watch_events(&who).await?;
@@ -85,7 +86,7 @@ pub async fn sse(
 pub async fn ws(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     // Authentication first: an anonymous client learns nothing else about the endpoint.

@@ -2,7 +2,7 @@
 //! `/v1/files/{id}/content`: the presigned upload (`PUT`) and downloads (`GET`).
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,7 +17,9 @@ use shutter_core::{ErrorCode, Timestamp};
 use super::posts::idempotent;
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{parse_json, ApiJson, AuthUser, MaybeAuthUser, PageQuery, PathId, RawJson};
+use crate::extract::{
+    parse_json, ApiJson, ApiQuery, AuthUser, MaybeAuthUser, PageQuery, PathId, RawJson,
+};
 use crate::AppState;
 
 #[utoipa::path(post, path = "/v1/files", tag = "files", security(("bearer" = [])),
@@ -132,7 +134,7 @@ pub async fn list_files(
     State(state): State<AppState>,
     AuthUser(who): AuthUser,
     PageQuery(page): PageQuery,
-    Query(q): Query<FileListQuery>,
+    ApiQuery(q): ApiQuery<FileListQuery>,
 ) -> ApiResult<Json<FilePage>> {
     let filter = parse_filter(q)?;
     Ok(Json(state.app.files_of(&who, filter, page).await?.into()))
@@ -209,7 +211,7 @@ pub async fn complete_upload(
     RawJson(body): RawJson,
 ) -> ApiResult<Json<FileResponse>> {
     if !body.is_empty() {
-        let _: CompleteUploadRequest = parse_json(&body)?;
+        parse_json::<CompleteUploadRequest>(&body)?.validate()?;
     }
     let view = state.app.file(id, Some(&who)).await?;
     if view.file.owner_id != who.id() {
@@ -248,7 +250,7 @@ pub fn body_stream(body: Body) -> ByteStream {
 pub async fn put_content(
     State(state): State<AppState>,
     PathId(id): PathId,
-    Query(q): Query<ContentQuery>,
+    ApiQuery(q): ApiQuery<ContentQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<FileResponse>> {
@@ -261,6 +263,7 @@ pub async fn put_content(
             "the upload URL is not signed",
         ));
     };
+    state.app.check_upload_url(id, expires, sig).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -286,55 +289,57 @@ pub async fn put_content(
 
 const VARIANTS: [&str; 3] = ["thumb", "w640", "w1080"];
 
-/// Parses a single `Range: bytes=…` against the object's length. `Ok(None)` serves the whole
-/// object (no header, several ranges, or a syntax we ignore as RFC 9110 allows); a range
-/// that starts past the end is `range_not_satisfiable`.
-pub fn parse_range(header: Option<&str>, total: u64) -> ApiResult<Option<(u64, u64)>> {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+/// A `Range` header none of whose ranges overlaps the object: 416 with `Content-Range: bytes */size`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// Parses `Range: bytes=…` against the object's length (RFC 9110 14.1.2), with arithmetic
+/// that cannot overflow. `Ok(Some((start, end)))` (end exclusive, clamped to the length) is a
+/// single satisfiable range; `Ok(None)` serves the whole object: no header, a header whose
+/// syntax we ignore as RFC 9110 allows, or several ranges (no multipart responses; the whole
+/// representation is a valid answer). When no range overlaps the object: [`Unsatisfiable`].
+pub fn parse_range(header: Option<&str>, total: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
+    let Some(set) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
         return Ok(None);
     };
-    if spec.contains(',') {
-        return Ok(None);
+    let mut satisfiable = Vec::new();
+    let mut specs = 0;
+    for spec in set.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        specs += 1;
+        let Some((first, last)) = spec.split_once('-') else {
+            return Ok(None);
+        };
+        let (first, last) = (first.trim(), last.trim());
+        let range = match (digits(first), digits(last)) {
+            // `-N`: the last N bytes (all of them when N is larger than the object).
+            (None, Some(n)) if first.is_empty() => {
+                (n > 0 && total > 0).then(|| (total.saturating_sub(n), total))
+            }
+            // `A-`: from A to the end.
+            (Some(a), None) if last.is_empty() => (a < total).then_some((a, total)),
+            // `A-B`: B is clamped to the last byte; B < A is a syntax error.
+            (Some(a), Some(b)) if b >= a => {
+                (a < total).then(|| (a, b.saturating_add(1).min(total)))
+            }
+            _ => return Ok(None),
+        };
+        satisfiable.extend(range);
     }
-    let Some((start, end)) = spec.trim().split_once('-') else {
-        return Ok(None);
-    };
-    let unsatisfiable = || {
-        ApiError::new(
-            ErrorCode::RangeNotSatisfiable,
-            format!("the file has {total} bytes"),
-        )
-    };
-    let range = match (start.trim(), end.trim()) {
-        ("", "") => return Ok(None),
-        ("", suffix) => {
-            let Ok(n) = suffix.parse::<u64>() else {
-                return Ok(None);
-            };
-            if n == 0 || total == 0 {
-                return Err(unsatisfiable());
-            }
-            (total.saturating_sub(n), total)
-        }
-        (start, end) => {
-            let Ok(start) = start.parse::<u64>() else {
-                return Ok(None);
-            };
-            let end = if end.is_empty() {
-                total
-            } else {
-                match end.parse::<u64>() {
-                    Ok(e) if e >= start => (e + 1).min(total),
-                    _ => return Ok(None),
-                }
-            };
-            if start >= total {
-                return Err(unsatisfiable());
-            }
-            (start, end)
-        }
-    };
-    Ok(Some(range))
+    match satisfiable.as_slice() {
+        [] if specs == 0 => Ok(None),
+        [] => Err(Unsatisfiable),
+        [one] => Ok(Some(*one)),
+        _ => Ok(None),
+    }
+}
+
+/// A run of ASCII digits as a number; more digits than a `u64` holds saturate (a position that
+/// large is past the end of any object either way).
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 /// Safe to show inline: images whose bytes were sniffed to match at upload. Everything else
@@ -391,7 +396,7 @@ pub async fn get_content(
     State(state): State<AppState>,
     MaybeAuthUser(who): MaybeAuthUser,
     PathId(id): PathId,
-    Query(q): Query<ContentQuery>,
+    ApiQuery(q): ApiQuery<ContentQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let variant = match q.variant.as_deref() {
@@ -410,6 +415,9 @@ pub async fn get_content(
                     )
                 })?),
             };
+            state
+                .app
+                .check_download_url(id, variant, expires, signature)?;
             ContentAccess::Signed { expires, signature }
         }
         None => ContentAccess::Caller(who.as_ref()),
@@ -455,10 +463,10 @@ pub async fn get_content(
     let range = match variant {
         None => {
             let header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-            parse_range(header, file.size).map_err(|mut e| {
-                e.error.detail = format!("the file has {} bytes", file.size);
-                e
-            })?
+            match parse_range(header, file.size) {
+                Ok(range) => range,
+                Err(Unsatisfiable) => return Ok(unsatisfiable(file.size, common)),
+            }
         }
         Some(_) => None,
     };
@@ -494,22 +502,45 @@ pub async fn get_content(
     Ok(response)
 }
 
+/// 416 with the object's length in `Content-Range: bytes */<size>` (RFC 9110 15.5.17).
+fn unsatisfiable(size: u64, common: HeaderMap) -> Response {
+    let mut response = ApiError::new(
+        ErrorCode::RangeNotSatisfiable,
+        format!("the file has {size} bytes"),
+    )
+    .into_response();
+    response.headers_mut().extend(common);
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        response.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ranges_parse_like_rfc_9110() {
-        let r = |h: &str| parse_range(Some(h), 100).map_err(|e| e.error.code);
-        assert_eq!(r("bytes=0-9").ok(), Some(Some((0, 10))));
-        assert_eq!(r("bytes=90-").ok(), Some(Some((90, 100))));
-        assert_eq!(r("bytes=-10").ok(), Some(Some((90, 100))));
-        assert_eq!(r("bytes=95-200").ok(), Some(Some((95, 100))));
-        assert_eq!(r("bytes=0-1,5-6").ok(), Some(None));
-        assert_eq!(r("items=0-1").ok(), Some(None));
-        assert_eq!(r("bytes=9-3").ok(), Some(None));
-        assert_eq!(r("bytes=100-").err(), Some(ErrorCode::RangeNotSatisfiable));
-        assert_eq!(r("bytes=-0").err(), Some(ErrorCode::RangeNotSatisfiable));
+        let r = |h: &str| parse_range(Some(h), 100);
+        assert_eq!(r("bytes=0-9"), Ok(Some((0, 10))));
+        assert_eq!(r("bytes=90-"), Ok(Some((90, 100))));
+        assert_eq!(r("bytes=-10"), Ok(Some((90, 100))));
+        assert_eq!(r("bytes=-1000"), Ok(Some((0, 100))));
+        assert_eq!(r("bytes=95-200"), Ok(Some((95, 100))));
+        assert_eq!(r("bytes=0-18446744073709551615"), Ok(Some((0, 100))));
+        assert_eq!(r("bytes=0-99999999999999999999999"), Ok(Some((0, 100))));
+        assert_eq!(r("bytes=0-1,5-6"), Ok(None));
+        assert_eq!(r("bytes=0-1,500-600"), Ok(Some((0, 2))));
+        assert_eq!(r("items=0-1"), Ok(None));
+        assert_eq!(r("bytes=9-3"), Ok(None));
+        assert_eq!(r("bytes=x-3"), Ok(None));
+        assert_eq!(r("bytes=,"), Ok(None));
+        assert_eq!(r("bytes=100-"), Err(Unsatisfiable));
+        assert_eq!(r("bytes=18446744073709551615-"), Err(Unsatisfiable));
+        assert_eq!(r("bytes=-0"), Err(Unsatisfiable));
+        assert_eq!(r("bytes=200-300,400-500"), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=-5"), 0), Err(Unsatisfiable));
     }
 
     #[test]

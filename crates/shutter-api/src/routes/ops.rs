@@ -74,6 +74,15 @@ async fn docs(State(state): State<AppState>) -> Html<String> {
     Html(crate::docs::render(&state.openapi))
 }
 
+/// A known path asked with a method it does not serve: a problem document too (the router
+/// adds the `Allow` header).
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed here; the Allow header lists what is"),
+    )
+}
+
 /// Unknown paths get a problem document like every other error.
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")

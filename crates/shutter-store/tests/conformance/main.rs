@@ -50,6 +50,7 @@ conformance! {
         duplicate_usernames_conflict,
         profiles_tiers_and_roles_change,
         external_identities_are_unique,
+        deleted_external_identities_are_remembered,
         refresh_tokens_rotate_and_detect_reuse,
         refresh_token_families_are_revoked,
         racing_refresh_token_uses_have_one_winner,

@@ -255,6 +255,38 @@ pub async fn external_identities_are_unique(db: &TestDb) {
     user(repo, "hank").await;
 }
 
+pub async fn deleted_external_identities_are_remembered(db: &TestDb) {
+    let repo = db.repo();
+    let external = |username: &str, subject: &str| NewUser {
+        id: Id::new(),
+        username: username.into(),
+        display_name: username.into(),
+        password_hash: None,
+        external: Some(("https://idp.example".into(), subject.into())),
+        tier: Tier::Basic,
+        role: Role::User,
+        created_at: at(0),
+    };
+    let deleted = |issuer: &'static str, subject: &'static str| async move {
+        repo.external_identity_deleted(issuer, subject)
+            .await
+            .unwrap()
+    };
+    let ivy = repo.create_user(external("ivy", "sub-ivy")).await.unwrap();
+    assert!(!deleted("https://idp.example", "sub-ivy").await);
+    assert!(repo.delete_user(ivy.id).await.unwrap());
+    assert!(deleted("https://idp.example", "sub-ivy").await);
+    assert!(!deleted("https://other.example", "sub-ivy").await);
+    assert!(!deleted("https://idp.example", "sub-other").await);
+    // The same identity deleted a second time (an account made again by other means).
+    let again = repo.create_user(external("ivy2", "sub-ivy")).await.unwrap();
+    assert!(repo.delete_user(again.id).await.unwrap());
+    assert!(deleted("https://idp.example", "sub-ivy").await);
+    // A password user leaves nothing behind.
+    let jack = user(repo, "jack").await;
+    assert!(repo.delete_user(jack.id).await.unwrap());
+}
+
 fn token(hash: &str, user: &User, family: Id, expires_ms: i64) -> NewRefreshToken {
     NewRefreshToken {
         token_hash: hash.into(),

@@ -667,12 +667,14 @@ async fn deleting_a_file_removes_it_and_its_urls() {
         assert_problem(resp, 404, "not_found").await;
     }
 
-    // A pending file goes too, and its upload URL no longer takes bytes.
+    // A pending file goes too, and its upload URL no longer takes bytes. The URL's signature
+    // covers the file's declared size and type, which are gone with it: it is answered like
+    // any URL that cannot be valid, never with whether the file exists.
     let id = id_of(&pending);
     let resp = app.delete(&format!("/v1/files/{id}"), Some(&alice)).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let resp = put_ticket(&app, &ticket, bytes.clone()).await;
-    assert_problem(resp, 404, "not_found").await;
+    assert_problem(resp, 403, "invalid_signature").await;
 
     let page = expect_status(app.get("/v1/files", Some(&alice)).await, StatusCode::OK).await;
     assert_eq!(page["items"], json!([]), "{page}");

@@ -8,6 +8,7 @@ mod cli;
 mod comments;
 mod connections;
 mod conventions;
+mod edge_cases;
 mod faults;
 mod helpers;
 mod idempotency;

@@ -166,15 +166,34 @@ async fn an_idp_user_uses_every_endpoint() {
 
 fn assert_generated_username(username: &Value) {
     let name = username.as_str().unwrap();
-    let hex = name
+    let suffix = name
         .strip_prefix("user_")
         .unwrap_or_else(|| panic!("generated username {name}"));
-    assert_eq!(hex.len(), 10, "{name}");
+    assert_eq!(suffix.len(), 10, "{name}");
     assert!(
-        hex.chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        suffix
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
         "{name}"
     );
+}
+
+#[tokio::test]
+async fn a_generated_username_cannot_be_predicted_from_the_subject() {
+    // The same identity on two servers: a name derived from the identity would be the same.
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let app = spawn_oidc_app().await;
+        let me = app.me(&idp_token(&idp_claims("sub-same", None))).await;
+        assert_generated_username(&me["username"]);
+        // Stable for the account once created.
+        assert_eq!(
+            app.me(&idp_token(&idp_claims("sub-same", None))).await["username"],
+            me["username"]
+        );
+        names.push(me["username"].clone());
+    }
+    assert_ne!(names[0], names[1], "generated names are random");
 }
 
 #[tokio::test]
@@ -351,6 +370,44 @@ async fn an_idp_user_deletes_the_account_with_a_fresh_token() {
         "not_found",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_deleted_idp_account_is_not_recreated_by_its_next_token() {
+    let app = spawn_oidc_app().await;
+    let token = idp_token(&idp_claims("sub-gone", Some("gone")));
+    let me = app.me(&token).await;
+    let resp = app
+        .delete_json("/v1/users/me", Some(&token), &json!({}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+
+    // The same identity's next token, fresh and valid, does not sign up again.
+    let mut claims = idp_claims("sub-gone", Some("gone"));
+    claims["iat"] = json!(unix_now() + 1);
+    let next = idp_token(&claims);
+    assert_refused(&app, &next, "unauthenticated").await;
+    let resp = app
+        .post_json("/v1/posts", Some(&next), &json!({"caption": "back"}))
+        .await;
+    assert_problem(resp, 401, "unauthenticated").await;
+    assert_problem(
+        app.get("/v1/users/by-username/gone", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.get(&format!("/v1/users/{}", id_of(&me)), None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // Other identities of the same provider still sign up.
+    let other = app
+        .me(&idp_token(&idp_claims("sub-new", Some("gone"))))
+        .await;
+    assert_eq!(other["username"], "gone");
 }
 
 /// A problem body of whatever code, checked for its shape.
