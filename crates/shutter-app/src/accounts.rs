@@ -10,7 +10,7 @@ use shutter_core::{ErrorCode, Id, Timestamp};
 use crate::auth::{new_refresh_token, refresh_token_hash};
 use crate::oidc::ExternalIdentity;
 use crate::passwords::{hash_password, verify_password};
-use crate::ports::{NewRefreshToken, NewUser, RefreshUse, RepoError};
+use crate::ports::{NewRefreshToken, NewUser, RefreshSuccessor, RefreshUse, RepoError};
 use crate::{AppError, AppResult, Shutter};
 
 /// A signed-in session: the user and a fresh token pair.
@@ -154,16 +154,27 @@ impl Shutter {
     /// the whole family is revoked, including the newest token.
     pub async fn refresh(&self, refresh_token: &str) -> AppResult<Session> {
         let hash = refresh_token_hash(refresh_token);
-        match self.repo.use_refresh_token(&hash, self.clock.now()).await? {
-            RefreshUse::Fresh {
-                user_id, family_id, ..
-            } => {
+        let now = self.clock.now();
+        // The successor is stored in the same transaction that uses the presented token, so
+        // a replay's revocation of the family cannot miss it.
+        let (successor, successor_hash) = new_refresh_token();
+        let stored = RefreshSuccessor {
+            token_hash: successor_hash,
+            expires_at: now.plus_secs(self.refresh_ttl_secs()),
+        };
+        match self.repo.rotate_refresh_token(&hash, stored, now).await? {
+            RefreshUse::Fresh { user_id, .. } => {
                 let user = self
                     .repo
                     .user_by_id(user_id)
                     .await?
                     .ok_or_else(|| AppError::unauthenticated("invalid refresh token"))?;
-                self.start_session(user, family_id).await
+                Ok(Session {
+                    access_token: self.tokens.issue(&user, now)?,
+                    user,
+                    refresh_token: successor,
+                    expires_in: self.tokens.ttl_secs(),
+                })
             }
             RefreshUse::Reused { family_id } => {
                 self.repo.revoke_refresh_family(family_id).await?;
@@ -184,11 +195,15 @@ impl Shutter {
         Ok(())
     }
 
+    fn refresh_ttl_secs(&self) -> i64 {
+        self.config.auth.refresh_token_ttl.get().as_secs() as i64
+    }
+
     async fn start_session(&self, user: User, family_id: Id) -> AppResult<Session> {
         let now = self.clock.now();
         let access_token = self.tokens.issue(&user, now)?;
         let (refresh_token, token_hash) = new_refresh_token();
-        let ttl = self.config.auth.refresh_token_ttl.get().as_secs() as i64;
+        let ttl = self.refresh_ttl_secs();
         self.repo
             .insert_refresh_token(NewRefreshToken {
                 token_hash,

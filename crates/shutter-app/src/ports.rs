@@ -46,6 +46,13 @@ pub struct NewRefreshToken {
     pub expires_at: Timestamp,
 }
 
+/// The token that replaces a rotated one, in the same family and for the same user.
+#[derive(Clone, Debug)]
+pub struct RefreshSuccessor {
+    pub token_hash: String,
+    pub expires_at: Timestamp,
+}
+
 /// What presenting a refresh token found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshUse {
@@ -147,7 +154,16 @@ pub trait Repo: Send + Sync + 'static {
     /// Marks the token used if it is live (not used, not revoked, not expired at `now`).
     /// An expired unused token is `Unknown`.
     async fn use_refresh_token(&self, token_hash: &str, now: Timestamp) -> RepoResult<RefreshUse>;
-    /// Revokes every token of the family.
+    /// Rotation, in one transaction: marks the token used if it is live (as
+    /// `use_refresh_token`) and, if its family has no revoked token, stores `successor` in
+    /// the family (created at `now`). A revoked family makes it `Reused` and changes nothing.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: RefreshSuccessor,
+        now: Timestamp,
+    ) -> RepoResult<RefreshUse>;
+    /// Revokes every token of the family, also one a rotation adds meanwhile.
     async fn revoke_refresh_family(&self, family_id: Id) -> RepoResult<()>;
     /// The family a token belongs to, if the token exists (used or not).
     async fn refresh_family_of(&self, token_hash: &str) -> RepoResult<Option<Id>>;

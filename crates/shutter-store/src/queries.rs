@@ -128,7 +128,11 @@ pub const USE_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET used_at = ? \
      RETURNING user_id, family_id, expires_at";
 pub const REFRESH_TOKEN_STATE: &str =
     "SELECT family_id, used_at, revoked FROM refresh_tokens WHERE token_hash = ?";
-pub const REVOKE_REFRESH_FAMILY: &str = "UPDATE refresh_tokens SET revoked = ? WHERE family_id = ?";
+pub const REVOKE_REFRESH_FAMILY: &str =
+    "UPDATE refresh_tokens SET revoked = ? WHERE family_id = ? AND NOT revoked";
+/// Whether any token of the family was revoked (the family is then dead).
+pub const REFRESH_FAMILY_REVOKED: &str =
+    "SELECT 1 AS revoked FROM refresh_tokens WHERE family_id = ? AND revoked LIMIT 1";
 pub const REFRESH_FAMILY_OF: &str = "SELECT family_id FROM refresh_tokens WHERE token_hash = ?";
 
 // --- posts ---

@@ -11,8 +11,8 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 use shutter_app::ports::{
-    IdempotencyBegin, IdempotencyStart, NewComment, NewPost, NewRefreshToken, NewUser, RefreshUse,
-    Repo, RepoError, RepoResult,
+    IdempotencyBegin, IdempotencyStart, NewComment, NewPost, NewRefreshToken, NewUser,
+    RefreshSuccessor, RefreshUse, Repo, RepoError, RepoResult,
 };
 use shutter_core::domain::{PostStatus, Role, Tier};
 use shutter_core::model::{Comment, PostRecord, User, UserSummary};
@@ -324,6 +324,59 @@ macro_rules! repo_adapter {
 
             /// Locks the user's row until the transaction ends (see `LOCK_USER`); `false` if
             /// there is no such user.
+            /// Marks a live token used, in the caller's transaction (see `use_refresh_token`).
+            async fn use_refresh_token_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                token_hash: &str,
+                now: Timestamp,
+            ) -> RepoResult<RefreshUse> {
+                let used = sqlx::query(&Self::sql(q::USE_REFRESH_TOKEN))
+                    .bind(now.millis())
+                    .bind(token_hash)
+                    .bind(now.millis())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(repo_error)?;
+                let outcome = if let Some(row) = used {
+                    RefreshUse::Fresh {
+                        user_id: parse_id(
+                            &row.try_get::<String, _>("user_id").map_err(repo_error)?,
+                        )?,
+                        family_id: parse_id(
+                            &row.try_get::<String, _>("family_id").map_err(repo_error)?,
+                        )?,
+                        expires_at: Timestamp::from_millis(
+                            row.try_get("expires_at").map_err(repo_error)?,
+                        ),
+                    }
+                } else {
+                    let state = sqlx::query(&Self::sql(q::REFRESH_TOKEN_STATE))
+                        .bind(token_hash)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(repo_error)?;
+                    match state {
+                        None => RefreshUse::Unknown,
+                        Some(row) => {
+                            let used_at: Option<i64> =
+                                row.try_get("used_at").map_err(repo_error)?;
+                            let revoked: bool = row.try_get("revoked").map_err(repo_error)?;
+                            if used_at.is_some() || revoked {
+                                let family: String =
+                                    row.try_get("family_id").map_err(repo_error)?;
+                                RefreshUse::Reused {
+                                    family_id: parse_id(&family)?,
+                                }
+                            } else {
+                                // Live but past its expiry: as good as absent.
+                                RefreshUse::Unknown
+                            }
+                        }
+                    }
+                };
+                Ok(outcome)
+            }
+
             pub(crate) async fn lock_user_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 id: Id,
@@ -593,62 +646,69 @@ macro_rules! repo_adapter {
                 now: Timestamp,
             ) -> RepoResult<RefreshUse> {
                 let mut tx = self.begin_write().await.map_err(repo_error)?;
-                let used = sqlx::query(&Self::sql(q::USE_REFRESH_TOKEN))
-                    .bind(now.millis())
-                    .bind(token_hash)
-                    .bind(now.millis())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                let outcome = if let Some(row) = used {
-                    RefreshUse::Fresh {
-                        user_id: parse_id(
-                            &row.try_get::<String, _>("user_id").map_err(repo_error)?,
-                        )?,
-                        family_id: parse_id(
-                            &row.try_get::<String, _>("family_id").map_err(repo_error)?,
-                        )?,
-                        expires_at: Timestamp::from_millis(
-                            row.try_get("expires_at").map_err(repo_error)?,
-                        ),
-                    }
-                } else {
-                    let state = sqlx::query(&Self::sql(q::REFRESH_TOKEN_STATE))
-                        .bind(token_hash)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(repo_error)?;
-                    match state {
-                        None => RefreshUse::Unknown,
-                        Some(row) => {
-                            let used_at: Option<i64> =
-                                row.try_get("used_at").map_err(repo_error)?;
-                            let revoked: bool = row.try_get("revoked").map_err(repo_error)?;
-                            if used_at.is_some() || revoked {
-                                let family: String =
-                                    row.try_get("family_id").map_err(repo_error)?;
-                                RefreshUse::Reused {
-                                    family_id: parse_id(&family)?,
-                                }
-                            } else {
-                                // Live but past its expiry: as good as absent.
-                                RefreshUse::Unknown
-                            }
-                        }
-                    }
-                };
+                let outcome = Self::use_refresh_token_in(&mut *tx, token_hash, now).await?;
                 tx.commit().await.map_err(repo_error)?;
                 Ok(outcome)
             }
 
+            /// One transaction: the presented token is marked used, the family is checked
+            /// for a revocation, the successor is inserted. A replay's revocation therefore
+            /// comes either before (the rotation fails as `Reused`) or after (and finds the
+            /// successor).
+            async fn rotate_refresh_token(
+                &self,
+                token_hash: &str,
+                successor: RefreshSuccessor,
+                now: Timestamp,
+            ) -> RepoResult<RefreshUse> {
+                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let outcome = Self::use_refresh_token_in(&mut *tx, token_hash, now).await?;
+                if let RefreshUse::Fresh {
+                    user_id, family_id, ..
+                } = &outcome
+                {
+                    let revoked = sqlx::query(&Self::sql(q::REFRESH_FAMILY_REVOKED))
+                        .bind(family_id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(repo_error)?
+                        .is_some();
+                    if revoked {
+                        // Rolled back: the presented token stays as it was.
+                        return Ok(RefreshUse::Reused {
+                            family_id: *family_id,
+                        });
+                    }
+                    sqlx::query(&Self::sql(q::INSERT_REFRESH_TOKEN))
+                        .bind(&successor.token_hash)
+                        .bind(family_id.to_string())
+                        .bind(user_id.to_string())
+                        .bind(now.millis())
+                        .bind(successor.expires_at.millis())
+                        .bind(false)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(repo_error)?;
+                }
+                tx.commit().await.map_err(repo_error)?;
+                Ok(outcome)
+            }
+
+            /// Repeated until nothing is left to revoke: on PostgreSQL a rotation that
+            /// commits while the update waits for its row adds a successor the update's
+            /// snapshot does not see; the next round does.
             async fn revoke_refresh_family(&self, family_id: Id) -> RepoResult<()> {
-                sqlx::query(&Self::sql(q::REVOKE_REFRESH_FAMILY))
-                    .bind(true)
-                    .bind(family_id.to_string())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(())
+                loop {
+                    let done = sqlx::query(&Self::sql(q::REVOKE_REFRESH_FAMILY))
+                        .bind(true)
+                        .bind(family_id.to_string())
+                        .execute(&self.writer)
+                        .await
+                        .map_err(repo_error)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(());
+                    }
+                }
             }
 
             async fn refresh_family_of(&self, token_hash: &str) -> RepoResult<Option<Id>> {

@@ -50,16 +50,22 @@ pub async fn create_file(
         visibility: req.visibility.map(Into::into),
         tags: req.tags.unwrap_or_default(),
     };
-    idempotent(&state, &who, (&method, &uri, &headers, &body), || async {
-        let (file, ticket) = state.app.create_file(&who, input).await?;
-        Ok((
-            StatusCode::CREATED,
-            CreateFileResponse {
-                file: file.into(),
-                upload: ticket.into(),
-            },
-        ))
-    })
+    let (app, owner) = (state.app.clone(), who.clone());
+    idempotent(
+        &state,
+        &who,
+        (&method, &uri, &headers, &body),
+        move || async move {
+            let (file, ticket) = app.create_file(&owner, input).await?;
+            Ok((
+                StatusCode::CREATED,
+                CreateFileResponse {
+                    file: file.into(),
+                    upload: ticket.into(),
+                },
+            ))
+        },
+    )
     .await
 }
 

@@ -28,9 +28,9 @@ pub(crate) async fn idempotent<T, F, Fut>(
     run: F,
 ) -> ApiResult<Response>
 where
-    T: Serialize,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ApiResult<(StatusCode, T)>>,
+    T: Serialize + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ApiResult<(StatusCode, T)>> + Send + 'static,
 {
     let (method, uri, headers, body) = request;
     let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
@@ -39,45 +39,50 @@ where
     };
     let key = key.to_str().unwrap_or_default().to_owned();
     let fingerprint = request_fingerprint(method.as_str(), uri.path(), body);
-    match state
-        .app
-        .idempotency_start(who.id(), &key, fingerprint)
-        .await?
-    {
-        IdempotentStart::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let mut response = (status, body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-            Ok(response)
-        }
-        IdempotentStart::Proceed => match run().await {
-            Ok((status, value)) => {
-                let json =
-                    serde_json::to_string(&value).map_err(shutter_app::AppError::internal)?;
-                state
-                    .app
-                    .idempotency_finish(who.id(), &key, status.as_u16(), &json)
-                    .await?;
-                let mut response = (status, json).into_response();
-                response.headers_mut().insert(
-                    axum::http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                Ok(response)
-            }
-            Err(err) => {
-                if let Err(release) = state.app.idempotency_finish(who.id(), &key, 500, "").await {
-                    tracing::warn!(error = %release.detail, "could not release an idempotency key");
+    // Taking the key, the work and storing its outcome run on a task of their own: a client
+    // that goes away mid-request cancels none of them, so the key never stays in flight over
+    // work half done, and the client's retry replays what was committed.
+    let app = state.app.clone();
+    let user = who.id();
+    let task = tokio::spawn(async move {
+        let outcome: ApiResult<(StatusCode, String, bool)> = match app
+            .idempotency_start(user, &key, fingerprint)
+            .await?
+        {
+            IdempotentStart::Replay { status, body } => Ok((
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                body,
+                true,
+            )),
+            IdempotentStart::Proceed => match run().await {
+                Ok((status, value)) => {
+                    let json =
+                        serde_json::to_string(&value).map_err(shutter_app::AppError::internal)?;
+                    app.idempotency_finish(user, &key, status.as_u16(), &json)
+                        .await?;
+                    Ok((status, json, false))
                 }
-                Err(err)
-            }
-        },
+                Err(err) => {
+                    if let Err(release) = app.idempotency_finish(user, &key, 500, "").await {
+                        tracing::warn!(error = %release.detail, "could not release an idempotency key");
+                    }
+                    Err(err)
+                }
+            },
+        };
+        outcome
+    });
+    let (status, json, replayed) = task.await.map_err(shutter_app::AppError::internal)??;
+    let mut response = (status, json).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
+    Ok(response)
 }
 
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", security(("bearer" = [])),
@@ -127,17 +132,23 @@ pub async fn create_post(
             .collect(),
         file_ids: req.file_ids.unwrap_or_default(),
     };
-    let result = idempotent(&state, &who, (&method, &uri, &headers, &body), || async {
-        let created = state.app.create_post(&who, input).await?;
-        let uploads = created.uploads.into_iter().map(Into::into).collect();
-        Ok((
-            StatusCode::CREATED,
-            CreatePostResponse {
-                post: created.view.into(),
-                uploads,
-            },
-        ))
-    })
+    let (app, author) = (state.app.clone(), who.clone());
+    let result = idempotent(
+        &state,
+        &who,
+        (&method, &uri, &headers, &body),
+        move || async move {
+            let created = app.create_post(&author, input).await?;
+            let uploads = created.uploads.into_iter().map(Into::into).collect();
+            Ok((
+                StatusCode::CREATED,
+                CreatePostResponse {
+                    post: created.view.into(),
+                    uploads,
+                },
+            ))
+        },
+    )
     .await;
     match result {
         Ok(mut response) => {
@@ -258,10 +269,16 @@ pub async fn create_comment(
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let req: CreateCommentRequest = parse_json(&body)?;
-    idempotent(&state, &who, (&method, &uri, &headers, &body), || async {
-        let comment = state.app.add_comment(&who, post_id, &req.text).await?;
-        Ok((StatusCode::CREATED, CommentDto::from(comment)))
-    })
+    let (app, author) = (state.app.clone(), who.clone());
+    idempotent(
+        &state,
+        &who,
+        (&method, &uri, &headers, &body),
+        move || async move {
+            let comment = app.add_comment(&author, post_id, &req.text).await?;
+            Ok((StatusCode::CREATED, CommentDto::from(comment)))
+        },
+    )
     .await
 }
 

@@ -10,13 +10,13 @@ use base64::Engine;
 use shutter_app::files::NewFileInput;
 use shutter_app::uploads::{ChunkChecksum, PatchOutcome};
 use shutter_app::AppError;
-use shutter_core::domain::{FileStatus, Visibility};
+use shutter_core::domain::{FileStatus, Tier, Visibility};
 use shutter_core::model::FileRecord;
 use shutter_core::ErrorCode;
 
 use super::files::body_stream;
 use crate::error::{ApiError, Problem};
-use crate::extract::{AuthUser, PathId};
+use crate::extract::{AuthUser, MaybeAuthUser, PathId};
 use crate::AppState;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -97,8 +97,8 @@ fn upload_headers(headers: &mut HeaderMap, file: &FileRecord, offset: u64) {
 }
 
 #[utoipa::path(options, path = "/v1/tus", tag = "uploads",
-    responses((status = 204, description = "tus capabilities: Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm")))]
-pub async fn options(State(state): State<AppState>) -> Response {
+    responses((status = 204, description = "tus capabilities: Tus-Version, Tus-Extension, Tus-Max-Size (the caller's tier limit when a Bearer token is sent, else the largest), Tus-Checksum-Algorithm")))]
+pub async fn options(State(state): State<AppState>, MaybeAuthUser(who): MaybeAuthUser) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
     tus_headers(h);
@@ -111,14 +111,15 @@ pub async fn options(State(state): State<AppState>) -> Response {
         "tus-checksum-algorithm",
         HeaderValue::from_static("sha1,md5,sha256"),
     );
-    let max = state
-        .app
-        .config()
-        .tiers
-        .premium
-        .max_file_size
-        .bytes()
-        .max(state.app.config().tiers.basic.max_file_size.bytes());
+    let config = state.app.config();
+    let max = match who {
+        Some(who) => config.tier_limits(who.user.tier).max_file_size.bytes(),
+        None => [Tier::Basic, Tier::Premium]
+            .into_iter()
+            .map(|tier| config.tier_limits(tier).max_file_size.bytes())
+            .max()
+            .unwrap_or_default(),
+    };
     set(h, "tus-max-size", max.to_string());
     r
 }
@@ -126,8 +127,8 @@ pub async fn options(State(state): State<AppState>) -> Response {
 #[utoipa::path(options, path = "/v1/tus/{id}", tag = "uploads",
     params(("id" = String, Path, description = "File id")),
     responses((status = 204, description = "tus capabilities")))]
-pub async fn options_upload(state: State<AppState>) -> Response {
-    options(state).await
+pub async fn options_upload(state: State<AppState>, who: MaybeAuthUser) -> Response {
+    options(state, who).await
 }
 
 /// `Upload-Metadata`: comma-separated `key base64value` pairs.
@@ -213,6 +214,14 @@ pub async fn create(
     body: Body,
 ) -> Result<Tus, Tus> {
     check_version(&headers)?;
+    // Concatenation is not offered (see Tus-Extension): a partial upload would never be
+    // joined and its file would linger.
+    if headers.contains_key("upload-concat") {
+        return Err(tus_error(AppError::field(
+            "Upload-Concat",
+            "concatenation is not supported; upload the whole file to one upload",
+        )));
+    }
     let length = header_u64(&headers, "upload-length")
         .map_err(tus_error)?
         .ok_or_else(|| {

@@ -54,6 +54,7 @@ conformance! {
         refresh_tokens_rotate_and_detect_reuse,
         refresh_token_families_are_revoked,
         racing_refresh_token_uses_have_one_winner,
+        reusing_a_rotated_token_revokes_the_whole_family,
         posts_are_created_edited_and_deleted,
         liked_by_me_reads_likes,
         post_pages_are_stable_while_posts_arrive,

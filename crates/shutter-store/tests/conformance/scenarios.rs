@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use futures::future::join_all;
 use shutter_app::ports::{
-    IdempotencyBegin, IdempotencyStart, NewComment, NewPost, NewRefreshToken, NewUser, RefreshUse,
-    Repo, RepoError,
+    IdempotencyBegin, IdempotencyStart, NewComment, NewPost, NewRefreshToken, NewUser,
+    RefreshSuccessor, RefreshUse, Repo, RepoError,
 };
 use shutter_core::domain::{PostStatus, Role, Tier};
 use shutter_core::model::{Comment, PostRecord, User};
@@ -1073,4 +1073,102 @@ pub async fn racing_idempotency_begins_have_one_winner(db: &TestDb) {
         .filter(|o| matches!(o, Ok(IdempotencyBegin::Started)))
         .count();
     assert_eq!(started, 1, "{outcomes:?}");
+}
+
+fn successor(hash: &str, expires_ms: i64) -> RefreshSuccessor {
+    RefreshSuccessor {
+        token_hash: hash.into(),
+        expires_at: at(expires_ms),
+    }
+}
+
+/// What `refresh` does with a presented token: rotate it, and on a replay revoke the family.
+async fn present(repo: &dyn Repo, hash: &str, next: &str) -> RefreshUse {
+    let outcome = repo
+        .rotate_refresh_token(hash, successor(next, 60_000), at(1))
+        .await
+        .unwrap();
+    if let RefreshUse::Reused { family_id } = outcome {
+        repo.revoke_refresh_family(family_id).await.unwrap();
+    }
+    outcome
+}
+
+pub async fn reusing_a_rotated_token_revokes_the_whole_family(db: &TestDb) {
+    let repo = db.repo();
+    let second = db.second_pool().await;
+    let other = second.repo();
+    let lee = user(repo, "lee").await;
+    let family = Id::new();
+    repo.insert_refresh_token(token("t0", &lee, family, 60_000))
+        .await
+        .unwrap();
+
+    // Rotation stores the successor in the family.
+    assert!(matches!(
+        present(repo, "t0", "t1").await,
+        RefreshUse::Fresh { family_id, user_id, .. } if family_id == family && user_id == lee.id
+    ));
+    assert_eq!(repo.refresh_family_of("t1").await.unwrap(), Some(family));
+    // The replay revokes the family, the successor with it; nothing new is stored.
+    assert_eq!(
+        present(repo, "t0", "x1").await,
+        RefreshUse::Reused { family_id: family }
+    );
+    assert_eq!(repo.refresh_family_of("x1").await.unwrap(), None);
+    assert_eq!(
+        present(repo, "t1", "x2").await,
+        RefreshUse::Reused { family_id: family }
+    );
+    assert_eq!(repo.refresh_family_of("x2").await.unwrap(), None);
+
+    // A family with a revoked token takes no successor even through a token still unused.
+    let mixed = Id::new();
+    for hash in ["m1", "m2"] {
+        repo.insert_refresh_token(token(hash, &lee, mixed, 60_000))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        present(repo, "m1", "m3").await,
+        RefreshUse::Fresh { .. }
+    ));
+    assert_eq!(
+        present(repo, "m1", "m4").await,
+        RefreshUse::Reused { family_id: mixed }
+    );
+    assert_eq!(
+        present(repo, "m2", "m5").await,
+        RefreshUse::Reused { family_id: mixed }
+    );
+    assert_eq!(repo.refresh_family_of("m5").await.unwrap(), None);
+
+    // The rotation and the replay at once, through two connections: whichever order they
+    // take, no token of the family is left live.
+    for round in 0..20 {
+        let family = Id::new();
+        let first = format!("r{round}");
+        repo.insert_refresh_token(token(&first, &lee, family, 60_000))
+            .await
+            .unwrap();
+        let (next_a, next_b) = (format!("r{round}-a"), format!("r{round}-b"));
+        let (a, b) = tokio::join!(
+            present(repo, &first, &next_a),
+            present(&*other, &first, &next_b),
+        );
+        let fresh = [&a, &b]
+            .iter()
+            .filter(|o| matches!(o, RefreshUse::Fresh { .. }))
+            .count();
+        assert_eq!(fresh, 1, "round {round}: {a:?} {b:?}");
+        let live = db
+            .count(&format!(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = '{family}' AND NOT revoked"
+            ))
+            .await;
+        assert_eq!(
+            live, 0,
+            "round {round}: the successor escaped the revocation"
+        );
+    }
 }

@@ -208,3 +208,63 @@ async fn the_same_key_on_another_post_is_another_request() {
     assert_problem(second, 422, "idempotency_key_reused").await;
     assert_eq!(app.get_post(&id_of(&p2), None).await["comment_count"], 0);
 }
+
+/// A client sends a keyed request and drops the connection before the answer, several times
+/// over: each time the request's work either completes (and a retry replays it) or never
+/// starts — the key is never left "in flight", and retries never create a second post.
+#[tokio::test]
+async fn a_request_whose_client_went_away_is_replayed_not_repeated() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = spawn_app().await;
+    let (user, token, _) = app.register("dropper").await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    for round in 0..10 {
+        let key = format!("dropped-{round}");
+        let body = json!({ "caption": format!("round {round}") }).to_string();
+        let request = format!(
+            "POST /v1/posts HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Idempotency-Key: {key}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        socket.write_all(request.as_bytes()).await.unwrap();
+        // Gone before the answer.
+        drop(socket);
+
+        // The retry waits out the first run (409 while it runs) and then gets its answer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (status, replayed, _) = loop {
+            let resp = post_with_key(
+                &app,
+                "/v1/posts",
+                &token,
+                &key,
+                &serde_json::from_str(&body).unwrap(),
+            )
+            .await;
+            if resp.status() != StatusCode::CONFLICT {
+                break parts(resp).await;
+            }
+            let problem: Value = resp.json().await.unwrap();
+            assert_eq!(problem["code"], "conflict", "{problem}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the key stayed in flight after its client went away"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(status, StatusCode::CREATED, "round {round}");
+        let captions: Vec<Value> = posts_of(&app, &user)
+            .await
+            .into_iter()
+            .filter(|p| p["caption"] == format!("round {round}"))
+            .collect();
+        assert_eq!(
+            captions.len(),
+            1,
+            "round {round}: one post, replayed {replayed:?}"
+        );
+    }
+}

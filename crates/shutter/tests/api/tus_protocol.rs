@@ -605,3 +605,83 @@ async fn patches_racing_at_one_offset_keep_the_winners_bytes() {
         );
     }
 }
+
+/// Concatenation is not offered: `Upload-Concat` at creation is refused with a problem and
+/// leaves no file behind, and `Tus-Extension` does not list it.
+#[tokio::test]
+async fn upload_concat_is_refused_and_leaves_no_file() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "alice").await;
+    let resp = app
+        .request(reqwest::Method::OPTIONS, "/v1/tus")
+        .send()
+        .await
+        .unwrap();
+    let extensions = header(&resp, "tus-extension").unwrap();
+    assert!(
+        !extensions.split(',').any(|e| e.trim() == "concatenation"),
+        "{extensions}"
+    );
+    for concat in ["partial", "final;/v1/tus/a /v1/tus/b"] {
+        let resp = tus(&app, "POST", "/v1/tus", &token)
+            .header("Upload-Length", "100")
+            .header("Upload-Metadata", tus_metadata(&[("filename", "part.bin")]))
+            .header("Upload-Concat", concat)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(resp, 400, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "Upload-Concat", "{problem}");
+    }
+    let limits = expect_status(app.get("/v1/limits", Some(&token)).await, StatusCode::OK).await;
+    assert_eq!(
+        limits["usage"]["uploads_open"], 0,
+        "no file was made: {limits}"
+    );
+}
+
+/// `Tus-Max-Size` is the caller's tier limit, the largest one without a token; a creation
+/// past the caller's limit is 413.
+#[tokio::test]
+async fn tus_max_size_follows_the_callers_tier() {
+    let app = spawn_app_with(|c| {
+        c.tiers.basic.max_file_size = shutter_core::config::ByteSize(1000);
+        c.tiers.premium.max_file_size = shutter_core::config::ByteSize(5000);
+    })
+    .await;
+    let (_, basic) = user(&app, "basic").await;
+    let (_, premium) = user(&app, "rich").await;
+    app.set_tier_cli("rich", "premium").await;
+    let max_size = |token: Option<String>| {
+        let mut req = app.request(reqwest::Method::OPTIONS, "/v1/tus");
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        async move { header_u64(&req.send().await.unwrap(), "tus-max-size") }
+    };
+    assert_eq!(
+        max_size(None).await,
+        5000,
+        "anonymous: the largest tier limit"
+    );
+    assert_eq!(max_size(Some(basic.clone())).await, 1000);
+    assert_eq!(max_size(Some(premium.clone())).await, 5000);
+
+    let create = |token: String, length: u64| {
+        let req = tus(&app, "POST", "/v1/tus", &token)
+            .header("Upload-Length", length.to_string())
+            .header("Upload-Metadata", tus_metadata(&[("filename", "big.bin")]));
+        async move { req.send().await.unwrap() }
+    };
+    let problem = assert_problem(create(basic.clone(), 1001).await, 413, "file_too_large").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("1000"),
+        "{problem}"
+    );
+    assert_eq!(create(basic, 1000).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        create(premium.clone(), 5000).await.status(),
+        StatusCode::CREATED
+    );
+    assert_problem(create(premium, 5001).await, 413, "file_too_large").await;
+}
