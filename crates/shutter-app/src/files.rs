@@ -355,12 +355,18 @@ impl Shutter {
         Ok(())
     }
 
-    /// Checks a presigned upload URL before the upload starts. Its signature covers the
-    /// declared size and type, so the file is read first; a file that does not exist gets
-    /// the answer of a bad signature (no URL for it can be valid), never `not_found`.
-    pub async fn check_upload_url(&self, id: Id, expires: i64, signature: &str) -> AppResult<()> {
+    /// Checks a presigned upload URL before the upload starts and returns its file. Its
+    /// signature covers the declared size and type, so the file is read first; a file that
+    /// does not exist gets the answer of a bad signature (no URL for it can be valid), never
+    /// `not_found`.
+    pub async fn check_upload_url(
+        &self,
+        id: Id,
+        expires: i64,
+        signature: &str,
+    ) -> AppResult<FileRecord> {
         let file = self.files.file_by_id(id).await?;
-        let valid = file.is_some_and(|file| {
+        file.filter(|file| {
             self.signer.verify(
                 SignedParts {
                     method: "PUT",
@@ -371,14 +377,13 @@ impl Shutter {
                 },
                 signature,
             )
-        });
-        if !valid {
-            return Err(AppError::new(
+        })
+        .ok_or_else(|| {
+            AppError::new(
                 ErrorCode::InvalidSignature,
                 "the upload URL's signature does not match",
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// The owner sees a file in any state; anyone else only a public, ready file.

@@ -269,7 +269,6 @@ pub async fn put_content(
             "the upload URL is not signed",
         ));
     };
-    state.app.check_upload_url(id, expires, sig).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

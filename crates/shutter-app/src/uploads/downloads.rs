@@ -8,7 +8,6 @@ use super::blob_error;
 use crate::accounts::Principal;
 use crate::files::{blob_key, ContentAccess};
 use crate::ports::BlobRead;
-use crate::signing::SignedParts;
 use crate::{AppError, AppResult, Shutter};
 
 impl Shutter {
@@ -24,10 +23,6 @@ impl Shutter {
             .file_by_id(id)
             .await?
             .ok_or_else(|| AppError::not_found("file"))?;
-        let object = match variant {
-            Some(v) => format!("{id}/{v}"),
-            None => id.to_string(),
-        };
         match access {
             ContentAccess::Caller(who) => {
                 let own = who.map(Principal::id) == Some(file.owner_id);
@@ -36,40 +31,15 @@ impl Shutter {
                 }
             }
             ContentAccess::Signed { expires, signature } => {
-                let ok = match expires {
-                    // Public URLs never expire, but only while the file is public.
-                    None => {
-                        file.visibility == Visibility::Public
-                            && self.signer.verify(
-                                SignedParts {
-                                    method: "GET",
-                                    object: &format!("{object}:public"),
-                                    expires: 0,
-                                    size: None,
-                                    content_type: None,
-                                },
-                                signature,
-                            )
-                    }
-                    Some(expires) => self.signer.verify(
-                        SignedParts {
-                            method: "GET",
-                            object: &object,
-                            expires,
-                            size: None,
-                            content_type: None,
-                        },
-                        signature,
-                    ),
-                };
-                if !ok {
+                // The route has checked this before looking the file up; checked here too so
+                // that no caller can skip it.
+                self.check_download_url(id, variant, expires, signature)?;
+                // Public URLs never expire, but only while the file is public.
+                if expires.is_none() && file.visibility != Visibility::Public {
                     return Err(AppError::new(
                         ErrorCode::InvalidSignature,
                         "the URL's signature does not match",
                     ));
-                }
-                if expires.is_some_and(|e| self.clock.now().unix_seconds() > e) {
-                    return Err(AppError::new(ErrorCode::UrlExpired, "the URL has expired"));
                 }
             }
         }

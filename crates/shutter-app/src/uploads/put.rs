@@ -6,7 +6,6 @@ use shutter_core::{ErrorCode, Id};
 use super::{blob_error, Digests, IngestStop};
 use crate::files::blob_key;
 use crate::ports::ByteStream;
-use crate::signing::SignedParts;
 use crate::{AppError, AppResult, Shutter};
 
 impl Shutter {
@@ -20,18 +19,7 @@ impl Shutter {
         content_length: Option<u64>,
         body: ByteStream,
     ) -> AppResult<FileRecord> {
-        let file = self
-            .files
-            .file_by_id(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("file"))?;
-        let parts = SignedParts {
-            method: "PUT",
-            object: &id.to_string(),
-            expires,
-            size: Some(file.size),
-            content_type: Some(&file.content_type),
-        };
+        let file = self.check_upload_url(id, expires, signature).await?;
         let type_ok = content_type.is_none_or(|ct| {
             ct.split(';')
                 .next()
@@ -39,7 +27,7 @@ impl Shutter {
                 .trim()
                 .eq_ignore_ascii_case(&file.content_type)
         });
-        if !self.signer.verify(parts, signature) || !type_ok {
+        if !type_ok {
             return Err(AppError::new(
                 ErrorCode::InvalidSignature,
                 "the upload URL's signature does not match",
