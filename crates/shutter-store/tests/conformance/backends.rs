@@ -12,6 +12,8 @@ use shutter_core::Id;
 use shutter_store::{Database, DatabasePool};
 use sqlx::{Connection, Executor, PgConnection};
 
+use crate::database_url::with_database;
+
 const POSTGRES_URL_VAR: &str = "SHUTTER_TEST_POSTGRES_URL";
 
 /// Enough connections for the racing scenarios to really race.
@@ -182,33 +184,4 @@ impl TestDb {
             std::panic::resume_unwind(panic);
         }
     }
-}
-
-/// The admin URL with its database name replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
-    let authority = rest
-        .split_once('/')
-        .map_or(rest, |(authority, _)| authority);
-    match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
-}
-
-#[test]
-fn test_database_urls_swap_only_the_name() {
-    assert_eq!(
-        with_database("postgres://u@h:5432/test", "x"),
-        "postgres://u@h:5432/x"
-    );
-    assert_eq!(
-        with_database("postgresql://u:p@h/test?sslmode=disable", "x"),
-        "postgresql://u:p@h/x?sslmode=disable"
-    );
-    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backends;
+mod database_url;
 mod file_scenarios;
 mod job_scenarios;
 mod media_scenarios;

@@ -39,7 +39,7 @@ fn assert_config_error(out: &Output, words: &[&str]) {
 
 #[tokio::test]
 async fn check_exits_0_on_a_good_configuration() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let out = run_shutter(dir.path(), &["check"], &[]).await;
     assert_success(&out, "shutter check");
 
@@ -62,7 +62,7 @@ async fn check_exits_0_on_a_good_configuration() {
 async fn one_tier_key_can_be_set_alone() {
     // SPEC 5 names `SHUTTER_TIERS__BASIC__STORAGE_QUOTA` as the example of the env form: one
     // key of a tier is set, the others keep their defaults.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let out = run_shutter(
         dir.path(),
         &["check"],
@@ -87,7 +87,7 @@ async fn one_tier_key_can_be_set_alone() {
 
 #[tokio::test]
 async fn an_invalid_listen_address_exits_2_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let env = [("SHUTTER_SERVER__LISTEN", "nowhere")];
     let out = run_shutter(dir.path(), &["check"], &env).await;
     assert_config_error(&out, &["server", "listen"]);
@@ -97,7 +97,7 @@ async fn an_invalid_listen_address_exits_2_naming_the_key() {
 
 #[tokio::test]
 async fn an_unknown_key_in_a_config_section_exits_2_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let file = dir.path().join("typo.toml");
     std::fs::write(
         &file,
@@ -115,7 +115,7 @@ async fn an_unknown_key_in_a_config_section_exits_2_naming_it() {
 
 #[tokio::test]
 async fn a_shutter_toml_in_the_working_directory_is_read_by_default() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     std::fs::write(
         dir.path().join("shutter.toml"),
         "[rate_limits]\nper_ip_per_minute = 0\n",
@@ -127,7 +127,7 @@ async fn a_shutter_toml_in_the_working_directory_is_read_by_default() {
 
 #[tokio::test]
 async fn a_size_that_does_not_parse_exits_2_naming_the_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let out = run_shutter(
         dir.path(),
         &["check"],
@@ -146,14 +146,15 @@ async fn a_size_that_does_not_parse_exits_2_naming_the_key() {
 
 #[tokio::test]
 async fn migrate_prepares_a_fresh_data_dir_and_is_repeatable() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let data = dir.path().join("fresh");
     std::fs::create_dir(&data).unwrap();
     let out = run_shutter(&data, &["migrate"], &[]).await;
     assert_success(&out, "shutter migrate");
-    assert!(
+    assert_eq!(
         data.join("shutter.db").exists(),
-        "the SQLite database is in the data dir"
+        !crate::backend::postgres_requested(),
+        "the SQLite database is in the data dir, unless the database is PostgreSQL"
     );
     let out = run_shutter(&data, &["migrate"], &[]).await;
     assert_success(&out, "shutter migrate, a second time");
@@ -161,7 +162,7 @@ async fn migrate_prepares_a_fresh_data_dir_and_is_repeatable() {
 
 #[tokio::test]
 async fn admin_commands_refuse_unknown_users_and_values() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let out = run_shutter(dir.path(), &["migrate"], &[]).await;
     assert_success(&out, "shutter migrate");
 
@@ -201,9 +202,9 @@ async fn admin_commands_refuse_unknown_tiers_and_roles() {
 
 #[tokio::test]
 async fn an_admin_set_while_the_server_is_stopped_is_admin_after_the_start() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let data = dir.path().to_path_buf();
-    let first = start(test_config(&data), tempfile::tempdir().unwrap()).await;
+    let first = start(test_config(&data), tempfile::tempdir().unwrap().into()).await;
     let (_, _, _) = first.register("boss").await;
     let (worker, _, _) = first.register("worker").await;
     drop(first);
@@ -214,7 +215,7 @@ async fn an_admin_set_while_the_server_is_stopped_is_admin_after_the_start() {
     let out = run_shutter(&data, &["admin", "set-tier", "worker", "premium"], &[]).await;
     assert_success(&out, "shutter admin set-tier");
 
-    let second = start(test_config(&data), tempfile::tempdir().unwrap()).await;
+    let second = start(test_config(&data), tempfile::tempdir().unwrap().into()).await;
     let (_, boss_token, _) =
         session_parts(expect_status(second.login("boss", PASSWORD).await, StatusCode::OK).await);
     let (_, worker_token, _) =
@@ -318,7 +319,7 @@ impl Served {
 #[tokio::test]
 async fn serve_exits_0_on_sigterm_and_keeps_its_secret_across_restarts() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::backend::data_dir().await;
     let data = dir.path();
     let port = free_port();
     let envs = [("SHUTTER_MEDIA__MAX_PIXELS", "1234")];

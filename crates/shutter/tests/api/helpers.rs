@@ -1,5 +1,6 @@
 //! Shared test harness: every test starts its own Shutter (the real `Application`, on port 0,
-//! with its own data directory) and talks to it over HTTP like any client would.
+//! with its own data directory and database, see [`crate::backend`]) and talks to it over HTTP
+//! like any client would.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -13,8 +14,9 @@ use serde_json::{json, Value};
 use shutter::startup::Application;
 use shutter_core::config::Config;
 use shutter_core::ErrorCode;
-use tempfile::TempDir;
 use tokio::task::JoinHandle;
+
+use crate::backend::{self, TestDataDir};
 
 /// The password every test user gets unless a test says otherwise.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -23,7 +25,7 @@ pub struct TestApp {
     /// `http://127.0.0.1:<port>`; also the issuer (`iss`) of the tokens the server signs.
     pub address: String,
     pub client: reqwest::Client,
-    pub data_dir: TempDir,
+    pub data_dir: TestDataDir,
     server: JoinHandle<()>,
 }
 
@@ -52,14 +54,26 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(backend::data_dir().await, configure).await
+}
+
+/// An app on SQLite whatever the run asks for, for the tests listed in [`crate::backend`].
+pub async fn spawn_sqlite_app() -> TestApp {
+    spawn_app_in(backend::sqlite_data_dir(), |_| {}).await
+}
+
+async fn spawn_app_in(data_dir: TestDataDir, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(data_dir.path());
     configure(&mut config);
     start(config, data_dir).await
 }
 
-/// Starts the application with exactly this configuration, keeping `data_dir` alive with it.
-pub async fn start(config: Config, data_dir: TempDir) -> TestApp {
+/// Starts the application with this configuration, keeping `data_dir` alive with it. Without a
+/// database URL the server uses the database of `config.data_dir` (see [`crate::backend`]).
+pub async fn start(mut config: Config, data_dir: TestDataDir) -> TestApp {
+    if config.database.url.is_none() {
+        config.database.url = backend::database_url_for(&config.data_dir);
+    }
     let app = Application::build(config)
         .await
         .expect("the application builds");
@@ -194,8 +208,8 @@ impl TestApp {
         expect_status(resp, StatusCode::OK).await
     }
 
-    /// Makes `username` an admin with the CLI, against this app's data directory, while the
-    /// server runs (SQLite in WAL mode allows the second writer).
+    /// Makes `username` an admin with the CLI, against this app's data directory and database,
+    /// while the server runs (SQLite in WAL mode allows the second writer).
     pub async fn make_admin(&self, username: &str) {
         let out = run_shutter(
             self.data_dir.path(),
@@ -420,8 +434,9 @@ pub fn assert_summary_of(summary: &Value, user: &Value) {
 // ---------------------------------------------------------------------------------------------
 // The binary
 
-/// Runs the `shutter` binary with `SHUTTER_DATA_DIR=data_dir`, in `data_dir` (so no stray
-/// `./shutter.toml` is read), with inherited `SHUTTER_*` variables removed, and a time limit.
+/// Runs the `shutter` binary with `SHUTTER_DATA_DIR=data_dir` (and the database of `data_dir`,
+/// see [`crate::backend`]), in `data_dir` (so no stray `./shutter.toml` is read), with inherited
+/// `SHUTTER_*` variables removed, and a time limit.
 pub async fn run_shutter(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = shutter_command(data_dir, envs);
     cmd.args(args);
@@ -439,6 +454,9 @@ pub fn shutter_command(data_dir: &Path, envs: &[(&str, &str)]) -> tokio::process
         if key.starts_with("SHUTTER_") {
             cmd.env_remove(key);
         }
+    }
+    if let Some(url) = backend::database_url_for(data_dir) {
+        cmd.env("SHUTTER_DATABASE__URL", url);
     }
     cmd.current_dir(data_dir)
         .env("SHUTTER_DATA_DIR", data_dir)

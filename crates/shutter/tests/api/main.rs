@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod backend;
 mod cli;
 mod comments;
 mod connections;

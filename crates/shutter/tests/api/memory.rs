@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tempfile::tempdir;
 
 use crate::helpers::{expect_status, free_port, http_client};
 use crate::upload_helpers::{b64, register_on, testdata, ChildServer, TUS};
@@ -17,7 +16,7 @@ const MIB: u64 = 1024;
 /// 16 MB to gigabytes and kept it there.
 #[tokio::test]
 async fn failed_logins_from_many_clients_keep_memory_bounded() {
-    let data = tempdir().expect("temp dir");
+    let data = crate::backend::data_dir().await;
     let server = ChildServer::start(data.path(), free_port(), &[]).await;
     let client = http_client();
     let clients = (0..24).map(|c| {
@@ -50,7 +49,7 @@ async fn failed_logins_from_many_clients_keep_memory_bounded() {
 /// uploads paused after 256 KiB each once held 100 MiB of their first bytes.
 #[tokio::test]
 async fn paused_tus_uploads_hold_none_of_their_bytes_in_memory() {
-    let data = tempdir().expect("temp dir");
+    let data = crate::backend::data_dir().await;
     let server = ChildServer::start(
         data.path(),
         free_port(),
@@ -121,7 +120,7 @@ async fn paused_tus_uploads_hold_none_of_their_bytes_in_memory() {
 #[tokio::test]
 async fn an_image_padded_to_hundreds_of_megabytes_is_processed_in_bounded_memory() {
     const PADDED: u64 = 512 * 1024 * 1024;
-    let data = tempdir().expect("temp dir");
+    let data = crate::backend::data_dir().await;
     let server = ChildServer::start(
         data.path(),
         free_port(),

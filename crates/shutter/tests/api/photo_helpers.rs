@@ -582,7 +582,7 @@ pub async fn wait_bytes_erased(data_dir: &Path, id: &str, within: Duration) {
 }
 
 /// The server's SQLite database (`<data_dir>/shutter.db`), opened beside the running server
-/// (WAL mode allows it) with a generous busy timeout.
+/// (WAL mode allows it) with a generous busy timeout; for the SQLite-only tests (`backend`).
 pub async fn database(data_dir: &Path) -> SqlitePool {
     let url = format!("sqlite://{}", data_dir.join("shutter.db").display());
     let options = SqliteConnectOptions::from_str(&url)

@@ -19,7 +19,7 @@ fn base(path: &str) -> &str {
 
 #[tokio::test]
 async fn hostile_photos_fail_with_their_codes_and_the_server_stays_healthy() {
-    let data = tempfile::tempdir().unwrap();
+    let data = crate::backend::data_dir().await;
     let server = ChildServer::start(data.path(), free_port(), &[]).await;
     let api = Api::child(&server);
     let (alice_id, alice) = api.register("alice").await;

@@ -52,7 +52,7 @@ async fn sql_one(db: &sqlx::SqlitePool, sql: &str, id: &str) -> (String,) {
 
 #[tokio::test]
 async fn a_photo_job_killed_mid_way_runs_again_and_publishes_exactly_once() {
-    let data = tempfile::tempdir().unwrap();
+    let data = crate::backend::sqlite_data_dir();
     let envs = [("SHUTTER_JOBS__LEASE", "1s")];
     let mut server = ChildServer::start(data.path(), free_port(), &envs).await;
     let api = Api::child(&server);
@@ -183,7 +183,7 @@ async fn a_photo_job_killed_mid_way_runs_again_and_publishes_exactly_once() {
 
 #[tokio::test]
 async fn a_job_that_keeps_failing_is_dead_lettered_and_retried_with_the_cli() {
-    let app = spawn_app().await;
+    let app = spawn_sqlite_app().await;
     let api = Api::of(&app);
     let dir = app.data_dir.path();
     let (_, alice) = api.register("alice").await;
@@ -290,7 +290,7 @@ async fn a_job_that_keeps_failing_is_dead_lettered_and_retried_with_the_cli() {
 
 #[tokio::test]
 async fn premium_photos_are_processed_with_priority() {
-    let app = spawn_app().await;
+    let app = spawn_sqlite_app().await;
     let api = Api::of(&app);
     let (_, alice) = api.register("alice").await;
     let (_, bob) = api.register("bob").await;
@@ -329,7 +329,7 @@ fn gauge(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_report_the_job_queue_and_its_outcomes() {
-    let data = tempfile::tempdir().unwrap();
+    let data = crate::backend::sqlite_data_dir();
     let server = ChildServer::start(data.path(), free_port(), &[]).await;
     let api = Api::child(&server);
     let (_, alice) = api.register("alice").await;

@@ -248,21 +248,29 @@ async fn the_signing_key_is_created_with_mode_0600() {
 
 #[tokio::test]
 async fn the_signing_key_is_reused_and_tokens_survive_a_restart() {
-    let data_dir = tempfile::tempdir().unwrap();
+    let data_dir = crate::backend::data_dir().await;
     // A fixed public URL: the issuer must not change with the port across the restart.
     let configure = |dir: &std::path::Path| {
         let mut config = test_config(dir);
         config.server.public_url = Some("http://shutter.test".into());
         config
     };
-    let first = start(configure(data_dir.path()), tempfile::tempdir().unwrap()).await;
+    let first = start(
+        configure(data_dir.path()),
+        tempfile::tempdir().unwrap().into(),
+    )
+    .await;
     let (user, access, refresh) = first.register("survivor").await;
     assert_eq!(jwt_claims(&access)["iss"], "http://shutter.test");
     let key_before = std::fs::read(data_dir.path().join("secrets/jwt.key")).unwrap();
     drop(first);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
-    let second = start(configure(data_dir.path()), tempfile::tempdir().unwrap()).await;
+    let second = start(
+        configure(data_dir.path()),
+        tempfile::tempdir().unwrap().into(),
+    )
+    .await;
     let key_after = std::fs::read(data_dir.path().join("secrets/jwt.key")).unwrap();
     assert_eq!(key_before, key_after, "the key is reused, not regenerated");
     let me: Value = second.me(&access).await;
