@@ -287,7 +287,7 @@ fn used(dir: &Path) -> u64 {
 async fn a_full_data_disk_refuses_uploads_cleanly_and_loses_nothing() {
     let disk = SmallDisk::mount("8m");
     let blobs = disk.path().join("blobs");
-    let data = tempfile::tempdir().unwrap();
+    let data = crate::backend::data_dir().await;
     let mut config = test_config(data.path());
     config.storage.local.path = Some(blobs.clone());
     let app = start(config, data).await;
