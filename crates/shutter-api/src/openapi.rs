@@ -91,6 +91,17 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
     if tus && method != "options" {
         add_tus_resumable(op);
     }
+    // Raw bodies are bytes, not the array of integers a `Vec<u8>` stands for.
+    if let Some(content) = op
+        .pointer_mut("/requestBody/content")
+        .and_then(Value::as_object_mut)
+    {
+        for (media_type, body) in content.iter_mut() {
+            if media_type.ends_with("octet-stream") {
+                body["schema"] = json!({"type": "string", "format": "binary"});
+            }
+        }
+    }
     shape_parameters(op);
 
     let mut statuses: Vec<(u16, &[ErrorCode])> = Vec::new();
@@ -183,12 +194,20 @@ fn complete_response(status: &str, response: &mut Value, v1: bool, tus: bool) {
     }
 }
 
-/// `limit` is 1..100 (default 20) and `Idempotency-Key` 1..255 characters wherever they appear.
+/// Parameters are never null; `limit` is 1..100 (default 20) and `Idempotency-Key` 1..255
+/// characters wherever they appear.
 fn shape_parameters(op: &mut Value) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
         return;
     };
     for p in params.iter_mut() {
+        // A header or query value is text or absent, never JSON null.
+        if let Some(types) = p["schema"]["type"].as_array_mut() {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                p["schema"]["type"] = only.clone();
+            }
+        }
         if p["in"] == "query" && p["name"] == "limit" {
             p["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20});
         }
