@@ -8,12 +8,34 @@ use shutter_core::model::{Comment, User, UserSummary};
 use shutter_core::{Cursor, Page};
 use utoipa::ToSchema;
 
+/// A non-negative whole number, also when written with a zero fraction (`2084.0`): JSON does
+/// not tell the two apart, and neither does JSON Schema's `integer`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    use serde::de::{Error, Unexpected};
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(whole) = n.as_u64() {
+        return Ok(whole);
+    }
+    match n.as_f64() {
+        // Every u64 is below 2^64; sizes that large are refused as too large anyway.
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0 => Ok(f as u64),
+        _ => Err(D::Error::invalid_value(
+            Unexpected::Other(&n.to_string()),
+            &"a whole number of bytes",
+        )),
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// 3..30 of `[a-z0-9_]`, lowercased.
+    #[schema(pattern = "^[A-Za-z0-9_]{3,30}$", min_length = 3, max_length = 30)]
     pub username: String,
     /// 8..128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// At most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub display_name: Option<String>,
 }
 
@@ -30,9 +52,14 @@ pub struct RefreshRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProfileRequest {
-    /// At most 100 characters.
+    /// At most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub display_name: Option<String>,
-    /// At most 500 characters.
+    /// At most 500 characters; line breaks and tabs are the only control characters allowed.
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub bio: Option<String>,
 }
 
@@ -44,9 +71,7 @@ pub struct DeleteAccountRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdminUpdateUserRequest {
-    #[schema(value_type = Option<String>, example = "premium")]
     pub tier: Option<TierValue>,
-    #[schema(value_type = Option<String>, example = "admin")]
     pub role: Option<RoleValue>,
 }
 
@@ -84,32 +109,66 @@ impl From<RoleValue> for shutter_core::domain::Role {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreatePostRequest {
-    /// 1..2200 characters.
+    /// 1..2200 characters, not only white space.
+    #[schema(
+        min_length = 1,
+        max_length = 2200,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub caption: String,
-    /// Photos to upload with the post (0..10, JPEG/PNG/WebP); the response has a ticket for each.
+    /// Photos to upload with the post (0..10 together with `file_ids`, JPEG/PNG/WebP); the
+    /// response has a ticket for each.
+    #[schema(max_items = 10)]
     pub media: Option<Vec<MediaSpec>>,
     /// Ready images the caller already uploaded, attached after `media`.
+    #[schema(max_items = 10, value_type = Option<Vec<uuid::Uuid>>)]
     pub file_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MediaSpec {
+    /// 1..255 bytes, no control characters or slashes.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f/\\]+$"
+    )]
     pub filename: String,
-    #[schema(example = "image/jpeg")]
+    /// Post photos are JPEG, PNG or WebP, in any letter case, parameters allowed (anything
+    /// else: 415).
+    #[schema(
+        example = "image/jpeg",
+        pattern = r"^\s*[Ii][Mm][Aa][Gg][Ee]/([Jj][Pp][Ee][Gg]|[Pp][Nn][Gg]|[Ww][Ee][Bb][Pp])\s*(;.*)?$"
+    )]
     pub content_type: String,
+    /// Exact size in bytes.
+    #[serde(deserialize_with = "whole_number")]
     pub size: u64,
+    #[schema(pattern = "^[0-9A-Fa-f]{64}$")]
     pub sha256: Option<String>,
+    #[schema(pattern = "^[0-9A-Fa-f]{32}$")]
     pub md5: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdatePostRequest {
+    /// 1..2200 characters, not only white space.
+    #[schema(
+        min_length = 1,
+        max_length = 2200,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub caption: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCommentRequest {
-    /// 1..2200 characters.
+    /// 1..2200 characters, not only white space.
+    #[schema(
+        min_length = 1,
+        max_length = 2200,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub text: String,
 }
 
@@ -397,18 +456,30 @@ page_type!(CommentPage, CommentDto);
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateFileRequest {
     /// 1..255 bytes, no control characters or slashes.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f/\\]+$"
+    )]
     pub filename: String,
     /// Exact size in bytes.
+    #[serde(deserialize_with = "whole_number")]
     pub size: u64,
-    #[schema(example = "image/jpeg")]
+    #[schema(
+        example = "image/jpeg",
+        pattern = r"^\s*[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}\s*(;.*)?$"
+    )]
     pub content_type: String,
     /// Hex SHA-256 of the bytes, checked when the upload completes.
+    #[schema(pattern = "^[0-9A-Fa-f]{64}$")]
     pub sha256: Option<String>,
     /// Hex MD5 of the bytes, checked when the upload completes.
+    #[schema(pattern = "^[0-9A-Fa-f]{32}$")]
     pub md5: Option<String>,
-    #[schema(value_type = Option<String>, example = "private")]
+    /// Default `private`.
     pub visibility: Option<VisibilityValue>,
-    /// At most 20, each 1..50 of `[a-z0-9_-]`.
+    /// At most 20, each 1..50 of `[a-z0-9_-]` (lowercased).
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -430,9 +501,16 @@ impl From<VisibilityValue> for shutter_core::domain::Visibility {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateFileRequest {
+    /// 1..255 bytes, no control characters or slashes.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f/\\]+$"
+    )]
     pub filename: Option<String>,
-    #[schema(value_type = Option<String>, example = "public")]
     pub visibility: Option<VisibilityValue>,
+    /// At most 20, each 1..50 of `[a-z0-9_-]` (lowercased).
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -442,9 +520,11 @@ pub struct CompleteUploadRequest {
     pub parts: Option<Vec<CompletedPart>>,
 }
 
+/// One uploaded part of a multipart upload, as the object store acknowledged it.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CompletedPart {
-    /// The part's number, 1..10000.
+    /// The part's number in the ticket, 1..10000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub number: u32,
     /// The `ETag` the bucket answered the part's upload with.
     pub etag: String,

@@ -3,8 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shutter_app::accounts::Principal;
@@ -58,6 +58,15 @@ fn too_large() -> ApiError {
 /// Parses JSON: bytes that are not JSON are `malformed_request`; JSON of the wrong shape is
 /// `validation_failed` naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is a JSON object. serde would also fill a struct from an array,
+    // field by field in order, so `[null, null]` would pass as `{}`: refuse other values.
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(_) => return Err(malformed()),
+        Ok(_) if bytes.trim_ascii_start().first() != Some(&b'{') => {
+            return Err(AppError::field("body", "must be a JSON object").into());
+        }
+        Ok(_) => {}
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -119,8 +128,10 @@ pub struct AuthUser(pub Principal);
 /// it as anonymous would hide the client's bug (and `Option<AuthUser>` would do exactly that).
 pub struct MaybeAuthUser(pub Option<Principal>);
 
-fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+/// The bearer token of the `Authorization` header, if there is one. A header of another
+/// scheme is a 401: it is a credential, just not one this API takes.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().unwrap_or_default();
         let token = value
             .strip_prefix("Bearer ")
@@ -140,7 +151,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let token = bearer(parts)?.ok_or_else(|| {
+        let token = bearer(&parts.headers)?.ok_or_else(|| {
             ApiError::new(ErrorCode::Unauthenticated, "authentication is required")
         })?;
         Ok(AuthUser(state.app.authenticate(&token).await?))
@@ -156,7 +167,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        match bearer(parts)? {
+        match bearer(&parts.headers)? {
             Some(token) => Ok(MaybeAuthUser(Some(state.app.authenticate(&token).await?))),
             None => Ok(MaybeAuthUser(None)),
         }

@@ -11,6 +11,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
@@ -26,15 +27,15 @@ use shutter_app::Shutter;
 pub struct AppState {
     pub app: Arc<Shutter>,
     pub metrics: PrometheusHandle,
-    /// The generated OpenAPI document, rendered once.
-    pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// The generated OpenAPI document, completed once (see [`openapi`]).
+    pub openapi: Arc<serde_json::Value>,
     /// `server.trusted_proxies`, parsed once.
     pub trusted_proxies: Arc<[shutter_core::config::IpRange]>,
 }
 
 /// The complete router: `/v1` under the per-IP rate limit, operations endpoints outside it.
 pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
-    let (v1, openapi) = routes::v1().split_for_parts();
+    let (v1, openapi) = v1_parts();
     let trusted_proxies = app.config().server.trusted_proxy_ranges().into();
     let state = AppState {
         app,
@@ -62,6 +63,12 @@ pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
 }
 
 /// The OpenAPI document alone (for tooling and tests).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::v1().split_for_parts().1
+pub fn openapi() -> serde_json::Value {
+    v1_parts().1
+}
+
+/// The `/v1` routes and their document, completed with the conventions every operation shares.
+fn v1_parts() -> (Router<AppState>, serde_json::Value) {
+    let (v1, doc) = routes::v1().split_for_parts();
+    (v1, openapi::complete(doc))
 }

@@ -116,7 +116,7 @@ pub async fn update_me(
 }
 
 #[utoipa::path(delete, path = "/v1/users/me", tag = "users", security(("bearer" = [])),
-    request_body = DeleteAccountRequest,
+    request_body = Option<DeleteAccountRequest>,
     responses(
         (status = 204, description = "The account and everything it owns are gone"),
         (status = 401, description = "invalid_credentials: wrong password (or, for external accounts, a token older than 5 minutes)", body = Problem, content_type = "application/problem+json"),

@@ -10,6 +10,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use shutter_app::accounts::Principal;
@@ -28,21 +30,13 @@ pub struct TokenQuery {
 }
 
 /// Browsers cannot set headers on `EventSource` or WebSocket requests, so the token may also
-/// come as `?access_token=`.
+/// come as `?access_token=`; an `Authorization` header, when sent, is the one that counts.
 async fn principal(
     state: &AppState,
     headers: &HeaderMap,
     query: &TokenQuery,
 ) -> ApiResult<Principal> {
-    let header_token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
-    let token = header_token
+    let token = crate::extract::bearer(headers)?
         .or_else(|| query.access_token.clone())
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "authentication is required"))?;
     Ok(state.app.authenticate(&token).await?)
@@ -76,11 +70,17 @@ pub async fn sse(
 }
 
 #[utoipa::path(get, path = "/v1/ws", tag = "events", security(("bearer" = [])),
-    params(("access_token" = Option<String>, Query, description = "Alternative to the Authorization header")),
+    params(
+        ("access_token" = Option<String>, Query, description = "Alternative to the Authorization header"),
+        ("Connection" = String, Header, description = "A WebSocket opening handshake (RFC 6455)", pattern = "^[Uu]pgrade$"),
+        ("Upgrade" = String, Header, pattern = "^[Ww]eb[Ss]ocket$"),
+        ("Sec-WebSocket-Version" = String, Header, pattern = "^13$"),
+        ("Sec-WebSocket-Key" = String, Header, description = "16 random bytes, base64", pattern = "^[A-Za-z0-9+/]{21}[AQgw]==$"),
+    ),
     responses(
-        (status = 101, description = "WebSocket; each text message is an EventDto", body = EventDto),
-        (status = 400, description = "not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "too many open event streams", body = Problem, content_type = "application/problem+json"),
+        (status = 101, description = "WebSocket; each text message is an EventDto"),
+        (status = 400, description = "validation_failed: not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: too many open event streams", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ws(
@@ -89,14 +89,24 @@ pub async fn ws(
     ApiQuery(q): ApiQuery<TokenQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    // Authentication first: an anonymous client learns nothing else about the endpoint.
+    // Who is asking comes first: a request without a token is 401 whatever its headers.
     let who = principal(&state, &headers, &q).await?;
     let upgrade = upgrade.map_err(|rejection| {
         AppError::field(
             "upgrade",
-            &format!("a WebSocket handshake is required: {rejection}"),
+            &format!(
+                "a WebSocket upgrade request is required: {}",
+                rejection.body_text()
+            ),
         )
     })?;
+    // RFC 6455 4.1: the key is 16 random bytes in base64; anything else is not a handshake.
+    let key = headers
+        .get("sec-websocket-key")
+        .and_then(|k| STANDARD.decode(k.as_bytes()).ok());
+    if key.is_none_or(|k| k.len() != 16) {
+        return Err(AppError::field("Sec-WebSocket-Key", "must be 16 bytes in base64").into());
+    }
     // Subscribe before upgrading so nothing published meanwhile is missed.
     let events = state.app.watch_events(&who).await?;
     let idle = state.app.config().server.idle_timeout.get();

@@ -108,12 +108,22 @@ fn parse_filter(q: FileListQuery) -> Result<FileFilter, AppError> {
     };
     let created_after = time("created_after", q.created_after);
     let created_before = time("created_before", q.created_before);
+    // A tag that breaks the tag rule can name no file: say so rather than list nothing.
+    let tag = q
+        .tag
+        .and_then(|t| match shutter_core::domain::Tag::parse("tag", &t) {
+            Ok(tag) => Some(tag.to_string()),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        });
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
     Ok(FileFilter {
         visibility,
-        tag: q.tag.map(|t| t.to_lowercase()),
+        tag,
         content_type: q.content_type.map(|c| c.to_ascii_lowercase()),
         status,
         created_after,
@@ -123,12 +133,12 @@ fn parse_filter(q: FileListQuery) -> Result<FileFilter, AppError> {
 
 #[utoipa::path(get, path = "/v1/files", tag = "files", security(("bearer" = [])),
     params(
-        ("visibility" = Option<String>, Query, description = "private | public"),
-        ("tag" = Option<String>, Query),
+        ("visibility" = Option<String>, Query, description = "private | public", pattern = "^(private|public)$"),
+        ("tag" = Option<String>, Query, description = "Files with this tag", pattern = "^[A-Za-z0-9_-]{1,50}$"),
         ("content_type" = Option<String>, Query, description = "exact, or a prefix form like image/*"),
-        ("status" = Option<String>, Query),
-        ("created_after" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("created_before" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("status" = Option<String>, Query, description = "pending | uploading | processing | ready | failed", pattern = "^(pending|uploading|processing|ready|failed)$"),
+        ("created_after" = Option<String>, Query, description = "RFC 3339, exclusive", format = DateTime),
+        ("created_before" = Option<String>, Query, description = "RFC 3339, exclusive", format = DateTime),
         ("limit" = Option<u32>, Query, description = "1..100, default 20"),
         ("cursor" = Option<String>, Query),
     ),
@@ -146,7 +156,7 @@ pub async fn list_files(
     Ok(Json(state.app.files_of(&who, filter, page).await?.into()))
 }
 
-#[utoipa::path(get, path = "/v1/files/{id}", tag = "files",
+#[utoipa::path(get, path = "/v1/files/{id}", tag = "files", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "File id")),
     responses(
         (status = 200, description = "The owner sees any state; others only a public, ready file", body = FileDto),
@@ -205,7 +215,7 @@ pub async fn delete_file(
 
 #[utoipa::path(post, path = "/v1/files/{id}/complete", tag = "files", security(("bearer" = [])),
     params(("id" = String, Path, description = "File id")),
-    request_body = CompleteUploadRequest,
+    request_body = Option<CompleteUploadRequest>,
     responses(
         (status = 200, description = "On the built-in store the upload completes with its last byte; this returns the file", body = FileResponse),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
@@ -381,16 +391,18 @@ fn content_disposition(inline: bool, filename: &str) -> String {
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-#[utoipa::path(get, path = "/v1/files/{id}/content", tag = "files",
+#[utoipa::path(get, path = "/v1/files/{id}/content", tag = "files", security((), ("bearer" = [])),
     params(
         ("id" = String, Path, description = "File id"),
-        ("variant" = Option<String>, Query, description = "thumb | w640 | w1080 (images)"),
+        ("variant" = Option<String>, Query, description = "thumb | w640 | w1080 (images)", pattern = "^(thumb|w640|w1080)$"),
         ("expires" = Option<i64>, Query, description = "From a signed URL"),
         ("sig" = Option<String>, Query, description = "From a signed URL"),
+        ("Range" = Option<String>, Header, description = "One byte range, `bytes=<first>-<last>`, `bytes=<first>-` or `bytes=-<suffix length>`; 206 with it, 416 outside the file"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client holds; 304 when it is current"),
     ),
     responses(
-        (status = 200, description = "The bytes", content_type = "application/octet-stream"),
-        (status = 206, description = "The requested range"),
+        (status = 200, description = "The bytes, served with the file's own content type", content_type = "*/*"),
+        (status = 206, description = "The requested range", content_type = "*/*"),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 403, description = "invalid_signature", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),

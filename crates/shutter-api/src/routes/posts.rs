@@ -168,7 +168,7 @@ fn with_rate(mut err: ApiError, rate: Option<shutter_app::ports::RateDecision>) 
     err
 }
 
-#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts",
+#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "Post id")),
     responses(
         (status = 200, body = PostDto),
@@ -221,7 +221,7 @@ pub async fn delete_post(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/users/{id}/posts", tag = "posts",
+#[utoipa::path(get, path = "/v1/users/{id}/posts", tag = "posts", security((), ("bearer" = [])),
     params(
         ("id" = String, Path, description = "User id"),
         ("limit" = Option<u32>, Query, description = "1..100, default 20"),
@@ -282,7 +282,7 @@ pub async fn create_comment(
     .await
 }
 
-#[utoipa::path(get, path = "/v1/posts/{id}/comments", tag = "posts",
+#[utoipa::path(get, path = "/v1/posts/{id}/comments", tag = "posts", security((), ("bearer" = [])),
     params(
         ("id" = String, Path, description = "Post id"),
         ("limit" = Option<u32>, Query, description = "1..100, default 20"),

@@ -110,7 +110,7 @@ pub async fn unlike(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/posts/{id}/likes", tag = "social",
+#[utoipa::path(get, path = "/v1/posts/{id}/likes", tag = "social", security((), ("bearer" = [])),
     params(
         ("id" = String, Path, description = "Post id"),
         ("limit" = Option<u32>, Query, description = "1..100, default 20"),
@@ -153,7 +153,7 @@ pub async fn feed(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/v1/explore", tag = "social",
+#[utoipa::path(get, path = "/v1/explore", tag = "social", security((), ("bearer" = [])),
     params(
         ("limit" = Option<u32>, Query, description = "1..100, default 20"),
         ("cursor" = Option<String>, Query),

@@ -330,7 +330,7 @@ pub async fn head(
     params(
         ("id" = String, Path, description = "File id"),
         ("Upload-Offset" = u64, Header, description = "Where these bytes start; must equal the current offset"),
-        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|md5|sha256 <base64 digest>` of this request's bytes"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|md5|sha256 <base64 digest>` of this request's bytes", pattern = "^([Ss][Hh][Aa]1|[Mm][Dd]5|[Ss][Hh][Aa]256) ([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses(

@@ -292,3 +292,27 @@ async fn responses_are_json() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["username"], "jsonic");
 }
+
+#[tokio::test]
+async fn a_json_body_that_is_not_an_object_is_validation_failed() {
+    let app = spawn_app().await;
+    let (user, token, _) = app.register("arrayed").await;
+    // serde fills a struct from an array field by field: `["x", "y"]` would set display_name
+    // and bio if arrays were taken.
+    for body in ["[\"x\", \"y\"]", "[null, null]", "\"text\"", "42", "null"] {
+        for (method, path) in [(Method::PATCH, "/v1/users/me"), (Method::POST, "/v1/posts")] {
+            let resp = app
+                .authed(method, path, Some(&token))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_invalid_field(resp, "body").await;
+        }
+    }
+    let me = app.me(&token).await;
+    assert_eq!(me["display_name"], user["display_name"]);
+    assert_eq!(me["bio"], user["bio"]);
+    assert_eq!(me["posts_count"], 0);
+}

@@ -124,6 +124,8 @@ async fn creating_a_file_validates_every_field() {
         (with("visibility", json!("secret")), "visibility"),
         (with("size", json!(-1)), "size"),
         (with("size", json!("10")), "size"),
+        (with("size", json!(10.5)), "size"),
+        (with("size", json!(-1.0)), "size"),
     ];
     for (body, field) in cases {
         let resp = app.post_json("/v1/files", Some(&token), &body).await;
@@ -173,7 +175,13 @@ async fn creating_a_file_validates_every_field() {
     let page = expect_status(app.get("/v1/files", Some(&token)).await, StatusCode::OK).await;
     assert_eq!(page["items"], json!([]), "{page}");
 
-    // The edges that are fine: 20 tags of 50, a 255-byte name, any syntactically valid type.
+    // The edges that are fine: a size written 10.0 (JSON, and JSON Schema's `integer`, do not
+    // tell it from 10), 20 tags of 50, a 255-byte name, any syntactically valid type.
+    let resp = app
+        .post_json("/v1/files", Some(&token), &with("size", json!(10.0)))
+        .await;
+    let created = expect_status(resp, StatusCode::CREATED).await;
+    assert_eq!(created["file"]["size"], 10);
     let twenty: Vec<String> = (0..20).map(|i| format!("{i:0>50}")).collect();
     let mut body = with("tags", json!(twenty));
     body["filename"] = json!("é".repeat(127) + "x");
@@ -681,4 +689,21 @@ async fn deleting_a_file_removes_it_and_its_urls() {
     let limits = expect_status(app.get("/v1/limits", Some(&alice)).await, StatusCode::OK).await;
     assert_eq!(limits["usage"]["bytes_stored"], 0, "{limits}");
     assert_eq!(limits["usage"]["uploads_open"], 0, "{limits}");
+}
+
+#[tokio::test]
+async fn a_tag_filter_that_breaks_the_tag_rule_is_validation_failed() {
+    let app = spawn_app().await;
+    let (_, token) = user(&app, "tagger").await;
+    let body = json!({"filename": "a.bin", "size": 10, "content_type": "application/octet-stream", "tags": ["holiday"]});
+    let resp = app.post_json("/v1/files", Some(&token), &body).await;
+    expect_status(resp, StatusCode::CREATED).await;
+    for bad in ["0.5", "has%20space", "%C3%A9moji", &"a".repeat(51), ""] {
+        let resp = app.get(&format!("/v1/files?tag={bad}"), Some(&token)).await;
+        assert_invalid_field(resp, "tag").await;
+    }
+    // Tags are lowercased on the way in, filters too.
+    let resp = app.get("/v1/files?tag=HOLIDAY", Some(&token)).await;
+    let page = expect_status(resp, StatusCode::OK).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
 }

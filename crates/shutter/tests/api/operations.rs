@@ -1,6 +1,6 @@
 //! Operations endpoints (SPEC 5): health, readiness, metrics, the OpenAPI document and its page.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -186,4 +186,145 @@ async fn operations_endpoints_need_no_auth() {
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
     }
     let _: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+}
+
+const METHODS: [&str; 7] = ["get", "head", "options", "post", "put", "patch", "delete"];
+
+/// Operations that act on something another user may own, or spend a quota: 403 is theirs.
+const FORBIDDEN_POSSIBLE: &[(&str, &str)] = &[
+    ("patch", "/v1/posts/{id}"),
+    ("delete", "/v1/posts/{id}"),
+    ("delete", "/v1/comments/{id}"),
+    ("patch", "/v1/files/{id}"),
+    ("delete", "/v1/files/{id}"),
+    ("patch", "/v1/admin/users/{id}"),
+    ("get", "/v1/files/{id}/content"),
+    ("put", "/v1/files/{id}/content"),
+    ("post", "/v1/posts"),
+    ("post", "/v1/files"),
+    ("post", "/v1/tus"),
+];
+
+fn documents_problem(op: &Value, status: u16) -> Result<(), String> {
+    let response = &op["responses"][status.to_string()];
+    if response.is_null() {
+        return Err(format!("{status} is not documented"));
+    }
+    let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+    if schema != "#/components/schemas/Problem" {
+        return Err(format!(
+            "{status} is not a problem+json Problem: {response}"
+        ));
+    }
+    Ok(())
+}
+
+/// Walks every operation of `/openapi.json`: what its shape says it can answer (401 with a
+/// bearer requirement, 400/413/415 with a JSON body, 400 with parameters, 404 with an `{id}`,
+/// 403 where someone else's things or a quota are involved, 429/500/503 everywhere) is
+/// documented as a problem+json `Problem`; then each route is called for real (anonymous,
+/// signed in, with a body that is not JSON, with a body that is not JSON at all) and every
+/// status it answers must be documented, error statuses as problem+json.
+#[tokio::test]
+async fn every_operation_documents_every_status_it_answers_as_problem_json() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.register("documented").await;
+    let doc = expect_status(app.get("/openapi.json", None).await, StatusCode::OK).await;
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let mut wrong = Vec::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            operations += 1;
+            let name = format!("{} {path}", method.to_uppercase());
+            let secured = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+            });
+            let json_body = op["requestBody"]["content"]
+                .as_object()
+                .is_some_and(|c| c.contains_key("application/json"));
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut expected = vec![500, 503];
+            if path.starts_with("/v1/") {
+                expected.push(429);
+            }
+            if secured {
+                expected.push(401);
+            }
+            if path.contains('{') {
+                expected.push(404);
+            }
+            if json_body {
+                expected.extend([400, 413, 415]);
+            }
+            // (tus answers a wrong Tus-Resumable with its own 412.)
+            if params
+                .iter()
+                .any(|p| p["in"] == "query" || p["in"] == "header" && p["name"] != "Tus-Resumable")
+            {
+                expected.push(400);
+            }
+            if FORBIDDEN_POSSIBLE.contains(&(method, path.as_str())) {
+                expected.push(403);
+            }
+            for status in expected {
+                if let Err(e) = documents_problem(op, status) {
+                    wrong.push(format!("{name}: {e}"));
+                }
+            }
+            for (status, _) in op["responses"].as_object().expect("responses") {
+                let status: u16 = status.parse().expect("numeric status");
+                // tus' 412 names the protocol version in headers only, as tus says.
+                if status >= 400 && status != 412 {
+                    if let Err(e) = documents_problem(op, status) {
+                        wrong.push(format!("{name}: {e}"));
+                    }
+                }
+            }
+
+            let concrete = path.replace("{id}", &ghost).replace("{username}", "nobody");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut probes = vec![
+                ("anonymous", app.request(method.clone(), &concrete)),
+                (
+                    "signed in",
+                    app.authed(method.clone(), &concrete, Some(&token)),
+                ),
+            ];
+            if json_body {
+                probes.push((
+                    "a body that is not JSON",
+                    app.authed(method.clone(), &concrete, Some(&token))
+                        .header("Content-Type", "application/json")
+                        .body("not json"),
+                ));
+                probes.push((
+                    "a body of another type",
+                    app.authed(method.clone(), &concrete, Some(&token))
+                        .header("Content-Type", "text/plain")
+                        .body("{}"),
+                ));
+            }
+            for (probe, request) in probes {
+                let resp = request.send().await.expect("the request is answered");
+                let status = resp.status().as_u16();
+                let content_type = header(&resp, "content-type").unwrap_or_default();
+                if op["responses"][status.to_string()].is_null() {
+                    wrong.push(format!(
+                        "{name} ({probe}): answered an undocumented {status}"
+                    ));
+                } else if status >= 400
+                    && status != 412
+                    && method != Method::HEAD
+                    && content_type != "application/problem+json"
+                {
+                    wrong.push(format!("{name} ({probe}): {status} as {content_type:?}"));
+                }
+            }
+        }
+    }
+    assert!(operations >= 40, "only {operations} operations documented");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -420,21 +420,6 @@ async fn live_event_streams_are_capped_per_user() {
 }
 
 #[tokio::test]
-async fn the_websocket_endpoint_answers_plain_requests_with_problems() {
-    let app = spawn_app().await;
-    let (_, alice) = user(&app, "alice").await;
-    // Not an upgrade request: anonymous callers learn only that they must authenticate…
-    assert_problem(app.get("/v1/ws", None).await, 401, "unauthenticated").await;
-    // …and a signed-in one that it must be a WebSocket handshake.
-    assert_problem(
-        app.get("/v1/ws", Some(&alice)).await,
-        400,
-        "validation_failed",
-    )
-    .await;
-}
-
-#[tokio::test]
 async fn a_websocket_client_may_not_send_large_messages() {
     let app = spawn_app().await;
     let (_, alice) = user(&app, "alice").await;
@@ -496,4 +481,49 @@ async fn closes_within(ws: &mut WsStream, within: Duration) -> bool {
         }
     };
     tokio::time::timeout(within, closed).await.is_ok()
+}
+
+#[tokio::test]
+async fn an_authorization_header_of_another_scheme_is_401_even_with_a_query_token() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.register("schemer").await;
+    for path in ["/v1/events", "/v1/ws"] {
+        let resp = app
+            .request(
+                reqwest::Method::GET,
+                &format!("{path}?access_token={token}"),
+            )
+            .header("Authorization", "Basic c2NoZW1lcjpwYXNzd29yZA==")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(resp, 401, "unauthenticated").await;
+    }
+    // The query token alone still works for browsers.
+    Sse::connect(&app, None, Some(&token)).await;
+}
+
+#[tokio::test]
+async fn a_websocket_request_that_is_no_handshake_is_a_problem() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.register("handshaker").await;
+    // Anonymous first: 401 whatever the headers.
+    let resp = app.get("/v1/ws", None).await;
+    assert_problem(resp, 401, "unauthenticated").await;
+    // Signed in, but a plain GET: 400 problem+json, not a plain-text rejection.
+    let resp = app.get("/v1/ws", Some(&token)).await;
+    assert_invalid_field(resp, "upgrade").await;
+    // A key that is not 16 bytes in base64 is no handshake either (RFC 6455 4.1).
+    for key in ["not base64!", "c2hvcnQ=", ""] {
+        let resp = app
+            .authed(reqwest::Method::GET, "/v1/ws", Some(&token))
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_invalid_field(resp, "Sec-WebSocket-Key").await;
+    }
 }
