@@ -55,6 +55,16 @@ fn too_large() -> ApiError {
     )
 }
 
+/// An optional body: none at all, or JSON `null`, is `None`; anything else is parsed as
+/// [`parse_json`] parses it.
+pub fn parse_optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
+        return Ok(None);
+    }
+    parse_json(bytes).map(Some)
+}
+
 /// Parses JSON: bytes that are not JSON are `malformed_request`; JSON of the wrong shape is
 /// `validation_failed` naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -126,11 +126,7 @@ pub async fn delete_me(
     AuthUser(who): AuthUser,
     RawJson(body): RawJson,
 ) -> ApiResult<StatusCode> {
-    let req: DeleteAccountRequest = if body.is_empty() {
-        Default::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
+    let req: DeleteAccountRequest = crate::extract::parse_optional_json(&body)?.unwrap_or_default();
     state
         .app
         .delete_account(&who, req.password.as_deref())

@@ -18,7 +18,8 @@ use super::posts::idempotent;
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{
-    parse_json, ApiJson, ApiQuery, AuthUser, MaybeAuthUser, PageQuery, PathId, RawJson,
+    parse_json, parse_optional_json, ApiJson, ApiQuery, AuthUser, MaybeAuthUser, PageQuery, PathId,
+    RawJson,
 };
 use crate::AppState;
 
@@ -226,8 +227,8 @@ pub async fn complete_upload(
     PathId(id): PathId,
     RawJson(body): RawJson,
 ) -> ApiResult<Json<FileResponse>> {
-    if !body.is_empty() {
-        parse_json::<CompleteUploadRequest>(&body)?.validate()?;
+    if let Some(request) = parse_optional_json::<CompleteUploadRequest>(&body)? {
+        request.validate()?;
     }
     let view = state.app.file(id, Some(&who)).await?;
     if view.file.owner_id != who.id() {

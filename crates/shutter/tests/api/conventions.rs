@@ -316,3 +316,38 @@ async fn a_json_body_that_is_not_an_object_is_validation_failed() {
     assert_eq!(me["bio"], user["bio"]);
     assert_eq!(me["posts_count"], 0);
 }
+
+#[tokio::test]
+async fn an_optional_body_may_be_json_null() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.register("nulled").await;
+    // `DELETE /v1/users/me` takes an optional body: `null` is no body, so the password is
+    // missing (401), not a body of the wrong shape (400).
+    let resp = app
+        .authed(Method::DELETE, "/v1/users/me", Some(&token))
+        .header("Content-Type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 401, "invalid_credentials").await;
+    // `POST /v1/files/{id}/complete` too: `null` is no parts.
+    let (file, _) = crate::upload_helpers::create_file(
+        &app,
+        &token,
+        &crate::upload_helpers::file_request("n.txt", "text/plain", 5),
+    )
+    .await;
+    let resp = app
+        .authed(
+            Method::POST,
+            &format!("/v1/files/{}/complete", id_of(&file)),
+            Some(&token),
+        )
+        .header("Content-Type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
