@@ -433,6 +433,14 @@ impl Shutter {
         }
     }
 
+    /// `POST /v1/files/{id}/complete` on the built-in store: the upload completed with its
+    /// last byte, so this only returns the owner's file (others: as [`Self::owned_file`]).
+    pub async fn complete_upload(&self, who: &Principal, id: Id) -> AppResult<FileView> {
+        let file = self.owned_file(who, id).await?;
+        let mut views = self.file_views(vec![file]).await?;
+        views.pop().ok_or_else(|| AppError::not_found("file"))
+    }
+
     pub async fn update_file(
         &self,
         who: &Principal,

@@ -219,6 +219,7 @@ pub async fn delete_file(
     request_body = Option<CompleteUploadRequest>,
     responses(
         (status = 200, description = "On the built-in store the upload completes with its last byte; this returns the file", body = FileResponse),
+        (status = 403, description = "forbidden: someone else's public file", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn complete_upload(
@@ -230,10 +231,7 @@ pub async fn complete_upload(
     if let Some(request) = parse_optional_json::<CompleteUploadRequest>(&body)? {
         request.validate()?;
     }
-    let view = state.app.file(id, Some(&who)).await?;
-    if view.file.owner_id != who.id() {
-        return Err(ApiError::new(ErrorCode::NotFound, "file not found"));
-    }
+    let view = state.app.complete_upload(&who, id).await?;
     Ok(Json(FileResponse { file: view.into() }))
 }
 

@@ -182,6 +182,41 @@ async fn the_post_author_deletes_any_comment_on_the_post() {
 }
 
 #[tokio::test]
+async fn an_admin_deletes_a_comment_on_a_post_only_its_author_can_see() {
+    let app = spawn_app().await;
+    let (_, author, _) = app.register("author").await;
+    let (_, bystander, _) = app.register("bystander").await;
+    let (_, root, _) = app.register("root").await;
+    app.make_admin("root").await;
+    // A post with a photo that never arrives stays pending: only its author sees it.
+    let resp = app
+        .post_json(
+            "/v1/posts",
+            Some(&author),
+            &json!({
+                "caption": "pending",
+                "media": [{"filename": "p.jpg", "content_type": "image/jpeg", "size": 100}],
+            }),
+        )
+        .await;
+    let post = expect_status(resp, StatusCode::CREATED).await["post"].clone();
+    assert_eq!(post["status"], "pending");
+    let comment = app.create_comment(&author, &id_of(&post), "note").await;
+    let path = format!("/v1/comments/{}", id_of(&comment));
+
+    // Someone else learns nothing about it.
+    assert_problem(app.delete(&path, Some(&bystander)).await, 404, "not_found").await;
+    // An admin may delete any comment.
+    let resp = app.delete(&path, Some(&root)).await;
+    expect_status(resp, StatusCode::NO_CONTENT).await;
+    assert_eq!(
+        app.get_post(&id_of(&post), Some(&author)).await["comment_count"],
+        0
+    );
+    assert_problem(app.delete(&path, Some(&root)).await, 404, "not_found").await;
+}
+
+#[tokio::test]
 async fn others_may_not_delete_a_comment() {
     let app = spawn_app().await;
     let (_, author, _) = app.register("author").await;

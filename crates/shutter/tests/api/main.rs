@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod authorization;
 mod backend;
 mod cli;
 mod comments;

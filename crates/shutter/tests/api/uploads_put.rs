@@ -12,6 +12,40 @@ use crate::helpers::*;
 use crate::upload_helpers::*;
 
 #[tokio::test]
+async fn completing_someone_elses_file_is_forbidden_when_public_and_not_found_when_private() {
+    let app = spawn_app().await;
+    let (_, alice) = user(&app, "alice").await;
+    let (_, bob) = user(&app, "bob").await;
+    let bytes = b"shared notes".to_vec();
+    let mut body = file_request("notes.txt", "text/plain", bytes.len());
+    body["visibility"] = json!("public");
+    let public = upload_with(&app, &alice, body, &bytes).await;
+    let private = upload(&app, &alice, "diary.txt", "text/plain", &bytes).await;
+
+    // Bob can see the public file, so he is told he may not complete it.
+    let path = format!("/v1/files/{}/complete", id_of(&public));
+    assert_problem(
+        app.post_json(&path, Some(&bob), &json!({})).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // The private one does not exist for him.
+    let path = format!("/v1/files/{}/complete", id_of(&private));
+    assert_problem(
+        app.post_json(&path, Some(&bob), &json!({})).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // The owner gets the file, variants and all, like `GET /v1/files/{id}`.
+    let resp = app.post_json(&path, Some(&alice), &json!({})).await;
+    let completed = expect_status(resp, StatusCode::OK).await;
+    assert_eq!(completed["file"]["id"], private["id"]);
+    assert_eq!(completed["file"]["status"], "ready");
+}
+
+#[tokio::test]
 async fn a_photo_uploads_with_the_ticket_and_is_ready_with_its_dimensions() {
     let app = spawn_app().await;
     let (alice_id, token) = user(&app, "alice").await;
