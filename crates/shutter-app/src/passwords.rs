@@ -11,7 +11,9 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, Output, ParamsString, PasswordHash, Salt, SaltString,
+};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
@@ -154,19 +156,8 @@ fn hash_with(memory: &mut Vec<Block>, password: &str) -> AppResult<String> {
     let params = Params::default();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let salt = SaltString::generate(&mut OsRng);
-    let mut salt_bytes = [0u8; 64];
-    let salt_raw = salt
-        .decode_b64(&mut salt_bytes)
-        .map_err(|e| argon_err("salt", e))?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon
-        .hash_password_into_with_memory(
-            password.as_bytes(),
-            salt_raw,
-            &mut out,
-            working_memory(memory, params.block_count())?,
-        )
-        .map_err(|e| argon_err("hashing", e))?;
+    hash_into(&argon, memory, password, salt.as_salt(), &mut out)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -175,6 +166,29 @@ fn hash_with(memory: &mut Vec<Block>, password: &str) -> AppResult<String> {
         hash: Some(Output::new(&out).map_err(|e| argon_err("output", e))?),
     };
     Ok(phc.to_string())
+}
+
+/// Argon2 of `password` with `salt` into `out`, in the thread's reused working memory.
+fn hash_into(
+    argon: &Argon2<'_>,
+    memory: &mut Vec<Block>,
+    password: &str,
+    salt: Salt<'_>,
+    out: &mut [u8],
+) -> AppResult<()> {
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| argon_err("salt", e))?;
+    let blocks = argon.params().block_count();
+    argon
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt_raw,
+            out,
+            working_memory(memory, blocks)?,
+        )
+        .map_err(|e| argon_err("hashing", e))
 }
 
 fn verify_with(memory: &mut Vec<Block>, password: &str, hash: &str) -> AppResult<bool> {
@@ -191,19 +205,9 @@ fn verify_with(memory: &mut Vec<Block>, password: &str, hash: &str) -> AppResult
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
         return Err(argon_err("stored hash", "no salt or no hash"));
     };
-    let mut salt_bytes = [0u8; 64];
-    let salt_raw = salt
-        .decode_b64(&mut salt_bytes)
-        .map_err(|e| argon_err("stored salt", e))?;
     let mut out = vec![0u8; expected.len()];
-    Argon2::new(algorithm, version, params.clone())
-        .hash_password_into_with_memory(
-            password.as_bytes(),
-            salt_raw,
-            &mut out,
-            working_memory(memory, params.block_count())?,
-        )
-        .map_err(|e| argon_err("hashing", e))?;
+    let argon = Argon2::new(algorithm, version, params);
+    hash_into(&argon, memory, password, salt, &mut out)?;
     let got = Output::new(&out).map_err(|e| argon_err("output", e))?;
     // `Output`'s equality is constant-time.
     Ok(got == expected)

@@ -70,16 +70,18 @@ pub enum PatchOutcome {
 }
 
 impl Shutter {
-    /// The file a tus request addresses, if `who` owns it and its upload window is open.
-    pub async fn tus_file(&self, who: &Principal, id: Id) -> AppResult<FileRecord> {
-        let file = self
-            .files
+    /// The file a tus request addresses, if `who` owns it (anyone else: `not_found`).
+    async fn own_upload(&self, who: &Principal, id: Id) -> AppResult<FileRecord> {
+        self.files
             .file_by_id(id)
             .await?
-            .ok_or_else(|| AppError::not_found("upload"))?;
-        if file.owner_id != who.id() {
-            return Err(AppError::not_found("upload"));
-        }
+            .filter(|file| file.owner_id == who.id())
+            .ok_or_else(|| AppError::not_found("upload"))
+    }
+
+    /// The file a tus request addresses, if `who` owns it and its upload window is open.
+    pub async fn tus_file(&self, who: &Principal, id: Id) -> AppResult<FileRecord> {
+        let file = self.own_upload(who, id).await?;
         if file.status.is_open() && self.clock.now() > file.upload_expires_at {
             return Err(AppError::new(
                 ErrorCode::UploadExpired,
@@ -277,14 +279,7 @@ impl Shutter {
 
     /// tus termination: the upload and its file are gone.
     pub async fn tus_terminate(&self, who: &Principal, id: Id) -> AppResult<()> {
-        let file = self
-            .files
-            .file_by_id(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("upload"))?;
-        if file.owner_id != who.id() {
-            return Err(AppError::not_found("upload"));
-        }
+        self.own_upload(who, id).await?;
         let _guard = self.lock_upload(id)?;
         self.remove_file(id).await
     }
