@@ -134,6 +134,7 @@ impl Scenario for Soak {
                     }
                 }
                 let rss = proc_status_kib(ctx.server_pid, "VmRSS")? as f64 / 1024.0;
+                eprintln!("bench:   soak: server RSS {rss:.1} MiB");
                 rss_mib.push(rss);
                 if baseline.is_none() && started.elapsed() >= WARMUP {
                     baseline = Some(rss);
