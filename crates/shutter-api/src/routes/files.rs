@@ -204,6 +204,7 @@ pub async fn update_file(
         (status = 204, description = "The file, its bytes and its URLs are gone"),
         (status = 403, description = "forbidden: someone else's public file", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "conflict: a post uses the file (delete the post instead)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_file(
     State(state): State<AppState>,
