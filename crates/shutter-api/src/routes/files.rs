@@ -432,9 +432,6 @@ pub async fn get_content(
                     )
                 })?),
             };
-            state
-                .app
-                .check_download_url(id, variant, expires, signature)?;
             ContentAccess::Signed { expires, signature }
         }
         None => ContentAccess::Caller(who.as_ref()),

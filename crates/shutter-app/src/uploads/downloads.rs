@@ -18,6 +18,11 @@ impl Shutter {
         access: ContentAccess<'_>,
         variant: Option<&str>,
     ) -> AppResult<FileRecord> {
+        // A signed URL's signature and expiry come first: a bad one gets the same answer
+        // whether the file exists or not.
+        if let ContentAccess::Signed { expires, signature } = access {
+            self.check_download_url(id, variant, expires, signature)?;
+        }
         let file = self
             .files
             .file_by_id(id)
@@ -30,10 +35,7 @@ impl Shutter {
                     return Err(AppError::not_found("file"));
                 }
             }
-            ContentAccess::Signed { expires, signature } => {
-                // The route has checked this before looking the file up; checked here too so
-                // that no caller can skip it.
-                self.check_download_url(id, variant, expires, signature)?;
+            ContentAccess::Signed { expires, .. } => {
                 // Public URLs never expire, but only while the file is public.
                 if expires.is_none() && file.visibility != Visibility::Public {
                     return Err(AppError::new(
