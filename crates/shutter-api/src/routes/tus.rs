@@ -389,6 +389,7 @@ pub async fn patch(
     responses(
         (status = 204, description = "Terminated: the upload and its file are gone"),
         (status = 404, description = "not_found"),
+        (status = 409, description = "conflict: a post uses the finished file (delete the post instead)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn terminate(
     State(state): State<AppState>,

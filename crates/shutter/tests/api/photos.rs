@@ -554,6 +554,12 @@ async fn deleting_a_post_takes_its_files_and_their_bytes() {
         .delete(&format!("/v1/files/{file_id}"), Some(&alice), None)
         .await;
     assert_problem(resp, 409, "conflict").await;
+    // Nor through tus termination (the same rule, the same answer).
+    let resp = crate::upload_helpers::tus(&app, "DELETE", &format!("/v1/tus/{file_id}"), &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 409, "conflict").await;
     assert_eq!(api.fetch(&urls[0]).await.0, StatusCode::OK);
 
     // An attached file goes with its post too.
