@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod icc;
 mod pipeline;
 mod probe;
 mod sniff;

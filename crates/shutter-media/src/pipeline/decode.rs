@@ -9,7 +9,7 @@ use std::io::Cursor;
 
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
-use super::MediaError;
+use super::{color, MediaError};
 use crate::probe::ImageInfo;
 
 /// Progressive scans allowed in one JPEG: real encoders use about 10; thousands of tiny
@@ -116,6 +116,10 @@ fn jpeg(bytes: &[u8], info: &ImageInfo, needed: (u32, u32)) -> Result<Rgb, Media
     decompressor.decompress(bytes, image).map_err(err)?;
     if cmyk {
         pixels = cmyk_to_rgb(&pixels, has_adobe_marker(bytes));
+    } else if header.colorspace != Colorspace::Gray {
+        if let Some(icc) = color::jpeg_icc(bytes) {
+            color::to_srgb(&mut pixels, &icc);
+        }
     }
     Ok(Rgb {
         width,
@@ -148,28 +152,33 @@ fn cmyk_to_rgb(cmyk: &[u8], inverted: bool) -> Vec<u8> {
 
 /// Whether an APP14 `Adobe` segment comes before the first scan.
 fn has_adobe_marker(b: &[u8]) -> bool {
+    header_segments(b).any(|(marker, body)| marker == 0xEE && body.starts_with(b"Adobe"))
+}
+
+/// The marker segments of a JPEG's header, `(marker, body)`, from SOI up to the first scan;
+/// the walk ends quietly at anything malformed (judging the file is the decoder's job).
+pub(super) fn header_segments(b: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut pos = 2;
-    while let (Some(&0xFF), Some(&marker)) = (b.get(pos), b.get(pos + 1)) {
+    std::iter::from_fn(move || loop {
+        let (Some(&0xFF), Some(&marker)) = (b.get(pos), b.get(pos + 1)) else {
+            return None;
+        };
         if marker == 0xDA || marker == 0xD9 {
-            break;
+            return None;
         }
         if marker == 0xFF || marker == 0x01 || (0xD0..=0xD8).contains(&marker) {
             pos += if marker == 0xFF { 1 } else { 2 };
             continue;
         }
-        let Some(len) = b.get(pos + 2..pos + 4) else {
-            break;
-        };
+        let len = b.get(pos + 2..pos + 4)?;
         let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        if marker == 0xEE && b.get(pos + 4..pos + 9) == Some(b"Adobe".as_slice()) {
-            return true;
-        }
         if len < 2 {
-            break;
+            return None;
         }
+        let body = b.get(pos + 4..pos + 2 + len)?;
         pos += 2 + len;
-    }
-    false
+        return Some((marker, body));
+    })
 }
 
 fn png(bytes: &[u8], info: &ImageInfo) -> Result<Rgb, MediaError> {
@@ -203,13 +212,22 @@ fn png(bytes: &[u8], info: &ImageInfo) -> Result<Rgb, MediaError> {
             "PNG: unexpected output size".to_owned(),
         ));
     }
+    // An iCCP profile applies to colour images only (a gray one is neutral either way).
+    let icc = match channels {
+        3 | 4 => reader.info().icc_profile.as_deref().map(<[u8]>::to_vec),
+        _ => None,
+    };
     let mut pixels = vec![0u8; len];
     // The first frame: the default image (an APNG's animation is not played).
     reader.next_frame(&mut pixels).map_err(err)?;
+    let mut pixels = to_rgb(pixels, channels);
+    if let Some(icc) = icc {
+        color::to_srgb(&mut pixels, &icc);
+    }
     Ok(Rgb {
         width: info.width,
         height: info.height,
-        pixels: to_rgb(pixels, channels),
+        pixels,
     })
 }
 
@@ -230,12 +248,18 @@ fn webp(bytes: &[u8], info: &ImageInfo) -> Result<Rgb, MediaError> {
             "WebP: unexpected output size".to_owned(),
         ));
     }
+    // An unreadable ICCP chunk leaves the pixels taken as sRGB, as no chunk would.
+    let icc = decoder.icc_profile().ok().flatten();
     let mut pixels = vec![0u8; len];
     decoder.read_image(&mut pixels).map_err(err)?;
+    let mut pixels = to_rgb(pixels, channels);
+    if let Some(icc) = icc {
+        color::to_srgb(&mut pixels, &icc);
+    }
     Ok(Rgb {
         width: info.width,
         height: info.height,
-        pixels: to_rgb(pixels, channels),
+        pixels,
     })
 }
 
