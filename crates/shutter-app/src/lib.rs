@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod crash;
 pub mod error;
 pub mod events;
 pub mod files;

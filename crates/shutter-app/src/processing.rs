@@ -51,8 +51,12 @@ impl Shutter {
         else {
             return Ok(()); // deleted meanwhile: nothing to do
         };
-        if file.status != FileStatus::Processing {
-            return Ok(()); // done by an earlier attempt
+        match file.status {
+            FileStatus::Processing => {}
+            // Settled by an earlier attempt, which may have died before it looked at the
+            // post: settling it again is idempotent (a published post stays as it is).
+            FileStatus::Ready | FileStatus::Failed => return self.after_media_settled(&file).await,
+            _ => return Ok(()),
         }
         // The permit covers the read too: at most one image per core is in memory at once.
         let permit = self
@@ -98,6 +102,7 @@ impl Shutter {
                 size,
             });
         }
+        crate::crash::point(crate::crash::JOB_VARIANTS_STORED);
         let done = self
             .media
             .finish_processing(
@@ -110,6 +115,7 @@ impl Shutter {
             )
             .await
             .map_err(|e| job_err("marking the file ready", e))?;
+        crate::crash::point(crate::crash::JOB_FILE_READY);
         if let Some(done) = done {
             tracing::info!(file.id = %id, "file processed");
             self.publish_file_event(&done, EventKind::FileReady).await;

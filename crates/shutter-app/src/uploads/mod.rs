@@ -303,6 +303,13 @@ impl Shutter {
     /// Checks a complete upload and makes it the file's object: declared checksums, sniffed
     /// content against a declared image type, the image header against the pixel limit.
     async fn finalize(&self, file: &FileRecord, digests: Digests) -> AppResult<FileRecord> {
+        if digests.len == file.size {
+            // Every byte is durable (the writer synced): recorded, so that if this process
+            // dies before the commit, the upload is finished on recovery instead of a tus
+            // client being told it is complete while nothing finishes it.
+            self.announce_progress(file, digests.len).await;
+        }
+        crate::crash::point(crate::crash::UPLOAD_RECEIVED);
         if digests.len < file.size {
             let detail = format!(
                 "the upload ended after {} of {} bytes",
@@ -346,6 +353,7 @@ impl Shutter {
         };
         let key = blob_key(file.id);
         self.blobs.commit_partial(&key).await.map_err(blob_error)?;
+        crate::crash::point(crate::crash::UPLOAD_COMMITTED);
         self.forget_upload_state(file.id);
         let now = self.clock.now();
         // JPEG, PNG and WebP get variants: they go to `processing` with their job enqueued in

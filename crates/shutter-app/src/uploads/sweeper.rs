@@ -19,8 +19,10 @@ pub const STALLED_AT_START_MS: i64 = 5_000;
 impl Shutter {
     /// Uploads left `uploading` by a process that died go back to `pending` at their durable
     /// offset (the smaller of the recorded progress and the partial object's length), so a
-    /// PUT can be retried and tus resumes. `idle_ms`: how long without progress counts as dead
-    /// (live writers record progress every 100 ms). Returns how many were recovered.
+    /// PUT can be retried and tus resumes; one whose every byte is durable is finished here
+    /// instead (checked and committed as its writer would have). `idle_ms`: how long without
+    /// progress counts as dead (live writers record progress every 100 ms). Returns how many
+    /// were recovered.
     pub async fn recover_stalled_uploads(&self, idle_ms: i64) -> AppResult<usize> {
         let now = self.clock.now();
         let cutoff = now.plus_millis(-idle_ms);
@@ -35,13 +37,17 @@ impl Shutter {
             let Some(file) = self.files.file_by_id(id).await? else {
                 continue;
             };
-            let on_disk = self
+            let partial = self
                 .blobs
                 .partial_len(&blob_key(id))
                 .await
-                .map_err(blob_error)?
-                .unwrap_or(0);
-            let durable = file.bytes_received.min(on_disk);
+                .map_err(blob_error)?;
+            if partial.is_some_and(|len| len >= file.size) && file.bytes_received >= file.size {
+                self.finish_recovered(&file).await;
+                recovered += 1;
+                continue;
+            }
+            let durable = file.bytes_received.min(partial.unwrap_or(0));
             if self
                 .files
                 .recover_stalled_upload(id, durable, cutoff, now)
@@ -53,6 +59,24 @@ impl Shutter {
             }
         }
         Ok(recovered)
+    }
+
+    /// Finishes an upload whose writer died after its last byte was durable.
+    async fn finish_recovered(&self, file: &shutter_core::model::FileRecord) {
+        let finished = match self.resume_digests(file.id, file.size).await {
+            Ok(digests) => self.finalize(file, digests).await,
+            Err(e) => Err(e),
+        };
+        match finished {
+            Ok(done) => {
+                tracing::info!(file.id = %file.id, status = done.status.as_str(), "interrupted upload finished")
+            }
+            // A refused upload (checksum, content) is already failed and logged by `finalize`.
+            Err(e) if e.code != ErrorCode::Internal && e.code != ErrorCode::ServiceUnavailable => {}
+            Err(e) => {
+                tracing::warn!(file.id = %file.id, error = %e.detail, "could not finish an interrupted upload")
+            }
+        }
     }
 
     /// One pass of the sweeper: uploads whose window closed fail with `upload_expired` and
@@ -76,7 +100,14 @@ impl Shutter {
             let Some(failed) = self.files.expire_upload(id, failure, now).await? else {
                 continue;
             };
-            if let Err(e) = self.blobs.discard_partial(&blob_key(id)).await {
+            // The object too: a process killed between committing an upload's object and
+            // recording it leaves one behind for a file that never completed.
+            let key = blob_key(id);
+            let removed = match self.blobs.discard_partial(&key).await {
+                Ok(()) => self.blobs.delete(&key).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = removed {
                 tracing::warn!(file.id = %id, error = %e, "could not remove an expired upload's bytes");
             }
             self.forget_upload_state(id);

@@ -242,7 +242,7 @@ impl Shutter {
 
     /// The digests of the first `offset` bytes: kept from the previous PATCH, or (after a
     /// restart) computed again from the partial object.
-    async fn resume_digests(&self, id: Id, offset: u64) -> AppResult<Digests> {
+    pub(super) async fn resume_digests(&self, id: Id, offset: u64) -> AppResult<Digests> {
         if offset == 0 {
             return Ok(Digests::default());
         }

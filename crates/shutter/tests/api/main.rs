@@ -10,6 +10,7 @@ mod cli;
 mod comments;
 mod connections;
 mod conventions;
+mod crash_points;
 mod edge_cases;
 mod faults;
 mod helpers;

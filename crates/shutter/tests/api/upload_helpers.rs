@@ -402,6 +402,16 @@ impl ChildServer {
         let _ = self.child.wait().await;
     }
 
+    /// Waits for the server to die on its own (a crash point) and asserts it was SIGKILL.
+    pub async fn wait_killed(&mut self) {
+        use std::os::unix::process::ExitStatusExt;
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the server did not die: {}", self.log()))
+            .expect("the server's exit status");
+        assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -1,0 +1,34 @@
+//! Crash points for the fault-injection tests: when `SHUTTER_KILL_AT` names a point, the
+//! process sends itself `SIGKILL` on reaching it — no unwinding, no flushing, no destructors,
+//! exactly what `kill -9` or a power cut does between two steps. Unset (always, outside those
+//! tests), a point costs one comparison with a value read once.
+//!
+//! The points sit between the steps whose order makes a crash safe; the tests in
+//! `tests/api/crash_points.rs` kill the server at each and check what survives a restart.
+
+use std::sync::OnceLock;
+
+/// Every byte of an upload is written and synced; nothing is checked or committed yet.
+pub const UPLOAD_RECEIVED: &str = "upload.received";
+/// The upload's object is committed; the database does not know it yet.
+pub const UPLOAD_COMMITTED: &str = "upload.committed";
+/// A photo's variants are stored; the file is still `processing`.
+pub const JOB_VARIANTS_STORED: &str = "job.variants_stored";
+/// The photo is `ready`; its post has not been looked at yet.
+pub const JOB_FILE_READY: &str = "job.file_ready";
+
+/// Kills the process here if `SHUTTER_KILL_AT` is `point`.
+pub(crate) fn point(point: &str) {
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("SHUTTER_KILL_AT").ok());
+    if at.as_deref() != Some(point) {
+        return;
+    }
+    tracing::warn!(point, "SHUTTER_KILL_AT: the process kills itself");
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    // `kill` missing or refused: die as abruptly anyway.
+    std::process::abort();
+}
