@@ -50,10 +50,12 @@ fn is_unavailable(err: &sqlx::Error) -> bool {
             let code = db.code();
             matches!(
                 code.as_deref(),
-                // SQLite: SQLITE_BUSY / SQLITE_LOCKED after the busy timeout ran out.
-                Some("5" | "6" | "261" | "517")
-                // PostgreSQL: too many connections, admin/crash shutdown, cannot connect now.
-                | Some("53300" | "57P01" | "57P02" | "57P03")
+                // SQLite: SQLITE_BUSY / SQLITE_LOCKED after the busy timeout ran out;
+                // SQLITE_FULL, the disk under the database is full.
+                Some("5" | "6" | "261" | "517" | "13")
+                // PostgreSQL: disk full, out of memory, too many connections, admin/crash
+                // shutdown, cannot connect now.
+                | Some("53100" | "53200" | "53300" | "57P01" | "57P02" | "57P03")
             )
         }
         _ => false,

@@ -142,6 +142,23 @@ async fn checkpointer(options: SqliteConnectOptions, writer: SqlitePool) {
     }
 }
 
+/// Whether a connection going back to its pool may be used again: not if it is still inside
+/// a transaction. A transaction dropped without a commit is rolled back by a `ROLLBACK` the
+/// driver queues; when SQLite has already ended the transaction itself (it does on
+/// `SQLITE_FULL`, a full disk), that `ROLLBACK` fails and the driver goes on counting the
+/// connection as inside one, refusing every later `BEGIN` on it. Such a connection is closed
+/// and the pool opens a fresh one. (The round trip waits for the queued `ROLLBACK`; committed
+/// transactions, the common case, skip it.)
+async fn release_outside_a_transaction(
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        conn.ping().await?;
+    }
+    Ok(!conn.is_in_transaction())
+}
+
 /// Opens the readers' pool and the writer's one-connection pool on the SQLite file, and
 /// starts the [`checkpointer`] (the writer leaves checkpoints to it).
 async fn open_sqlite(
@@ -176,6 +193,7 @@ async fn open_sqlite(
         SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _| Box::pin(release_outside_a_transaction(conn)))
             .connect_with(options)
     };
     // Readers map the database file (up to 256 MiB) instead of copying each page they miss

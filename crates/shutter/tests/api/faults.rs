@@ -388,3 +388,127 @@ async fn wait_used_below(dir: &Path, bytes: u64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Fills `dir`'s file system to the last byte with one file, which is returned.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("the filler file");
+    let block = vec![0xA5u8; 64 * 1024];
+    let mut small = vec![0u8; 512];
+    loop {
+        if f.write_all(&block).is_err() {
+            break;
+        }
+    }
+    // The last partial block, a few bytes at a time.
+    while f.write_all(&small).is_ok() {}
+    small.truncate(1);
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+/// The whole data directory — the SQLite database with its WAL, and the objects — on a disk
+/// that something else fills up: writes are refused as 503 with Retry-After (never a 500),
+/// reads go on, nothing stored is damaged, and everything works again once there is room.
+#[tokio::test]
+async fn a_full_disk_under_the_database_refuses_writes_cleanly_and_recovers() {
+    let disk = SmallDisk::mount("24m");
+    let mut config = test_config(disk.path());
+    config.storage.sweep_interval = shutter_core::config::DurationValue::secs(3600);
+    let db_path = disk.path().join("shutter.db");
+    let app = start(config, crate::backend::sqlite_data_dir()).await;
+    let (_, token) = user(&app, "alice").await;
+    let kept = pseudo_random(1024 * 1024, 9);
+    let first = upload_with(
+        &app,
+        &token,
+        file_request("kept.bin", "application/octet-stream", kept.len()),
+        &kept,
+    )
+    .await;
+    let first_id = id_of(&first);
+    let resp = app
+        .post_json("/v1/posts", Some(&token), &json!({"caption": "before"}))
+        .await;
+    let post = expect_status(resp, StatusCode::CREATED).await;
+
+    let filler = fill(disk.path());
+    // Writes of every kind: a ticket, a post, a comment, a sign-up.
+    let post_id = id_of(&post["post"]);
+    let comment_path = format!("/v1/posts/{post_id}/comments");
+    let writes: Vec<(&str, Value)> = vec![
+        (
+            "/v1/files",
+            file_request("more.bin", "application/octet-stream", 10),
+        ),
+        ("/v1/posts", json!({"caption": "x".repeat(2000)})),
+        (comment_path.as_str(), json!({"text": "y".repeat(2000)})),
+    ];
+    let mut refused = 0;
+    for round in 0..200 {
+        for (path, body) in &writes {
+            let resp = app.post_json(path, Some(&token), body).await;
+            match resp.status().as_u16() {
+                201 => {}
+                503 => {
+                    assert!(header(&resp, "retry-after").is_some(), "{path}");
+                    assert_problem(resp, 503, "service_unavailable").await;
+                    refused += 1;
+                }
+                other => panic!(
+                    "round {round}, {path}: {other} {}",
+                    resp.text().await.unwrap_or_default()
+                ),
+            }
+        }
+        if refused >= 6 {
+            break;
+        }
+    }
+    assert!(refused >= 6, "the full disk refused writes ({refused})");
+    let resp = app
+        .post_json(
+            "/v1/auth/register",
+            None,
+            &json!({"username": "bob", "password": "correct horse battery staple"}),
+        )
+        .await;
+    assert!(
+        resp.status() == StatusCode::CREATED || resp.status() == StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        resp.status()
+    );
+
+    // Reads go on.
+    assert_eq!(download(&app, Some(&token), &first_id).await, kept);
+    let resp = app.get(&format!("/v1/posts/{post_id}"), Some(&token)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // Room again: writes work, and the database is whole.
+    std::fs::remove_file(&filler).expect("the filler goes");
+    let again = pseudo_random(512 * 1024, 10);
+    let second = upload_with(
+        &app,
+        &token,
+        file_request("again.bin", "application/octet-stream", again.len()),
+        &again,
+    )
+    .await;
+    assert_eq!(second["status"], "ready", "{second}");
+    assert_eq!(download(&app, Some(&token), &id_of(&second)).await, again);
+    assert_eq!(download(&app, Some(&token), &first_id).await, kept);
+    let resp = app
+        .post_json("/v1/posts", Some(&token), &json!({"caption": "after"}))
+        .await;
+    expect_status(resp, StatusCode::CREATED).await;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display()))
+        .await
+        .expect("the database opens");
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&db)
+        .await
+        .expect("integrity_check");
+    assert_eq!(check, "ok");
+}
