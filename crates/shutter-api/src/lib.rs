@@ -62,6 +62,35 @@ pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
         .with_state(state)
 }
 
+/// The request parsers that are private to their handlers, reachable for the fuzz targets in
+/// `fuzz/`. Not an API: each function only forwards to the parser the handler calls.
+#[doc(hidden)]
+pub mod fuzzing {
+    use axum::http::HeaderMap;
+    use shutter_app::uploads::ChunkChecksum;
+    use shutter_app::AppError;
+
+    /// tus `Upload-Metadata`, as `POST /v1/tus` parses it.
+    pub fn tus_metadata(raw: &str) -> Result<Vec<(String, String)>, AppError> {
+        crate::routes::tus::parse_metadata(raw)
+    }
+
+    /// tus `Upload-Checksum`, as `PATCH /v1/tus/{id}` parses it.
+    pub fn tus_checksum(headers: &HeaderMap) -> Result<Option<ChunkChecksum>, AppError> {
+        crate::routes::tus::parse_checksum(headers)
+    }
+
+    /// A tus number header (`Upload-Offset`, `Upload-Length`).
+    pub fn tus_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, AppError> {
+        crate::routes::tus::header_u64(headers, name)
+    }
+
+    /// Whether a tus request's `Content-Type` is `application/offset+octet-stream`.
+    pub fn tus_offset_content_type(headers: &HeaderMap) -> bool {
+        crate::routes::tus::offset_content_type(headers)
+    }
+}
+
 /// The OpenAPI document alone (for tooling and tests).
 pub fn openapi() -> serde_json::Value {
     v1_parts().1

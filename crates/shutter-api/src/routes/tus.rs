@@ -132,7 +132,7 @@ pub async fn options_upload(state: State<AppState>, who: MaybeAuthUser) -> Respo
 }
 
 /// `Upload-Metadata`: comma-separated `key base64value` pairs.
-fn parse_metadata(raw: &str) -> Result<Vec<(String, String)>, AppError> {
+pub(crate) fn parse_metadata(raw: &str) -> Result<Vec<(String, String)>, AppError> {
     raw.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
@@ -148,7 +148,7 @@ fn parse_metadata(raw: &str) -> Result<Vec<(String, String)>, AppError> {
         .collect()
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, AppError> {
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, AppError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -160,7 +160,7 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, AppError> 
     }
 }
 
-fn offset_content_type(headers: &HeaderMap) -> bool {
+pub(crate) fn offset_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -173,7 +173,7 @@ fn offset_content_type(headers: &HeaderMap) -> bool {
         })
 }
 
-fn parse_checksum(headers: &HeaderMap) -> Result<Option<ChunkChecksum>, AppError> {
+pub(crate) fn parse_checksum(headers: &HeaderMap) -> Result<Option<ChunkChecksum>, AppError> {
     let Some(raw) = headers.get("upload-checksum") else {
         return Ok(None);
     };
