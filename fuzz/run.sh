@@ -6,13 +6,15 @@
 #   FUZZ_SECONDS=300 fuzz/run.sh range cursor
 #
 # Corpora grow in fuzz/corpus/<target>/ (kept between runs, not committed); seeds come from
-# fuzz/seeds/<target>/, the range seeds are written here, the image seeds are the photos of
-# ../shared/testdata (small ones whole, prefixes of the others; nothing is copied into the
-# repository). A crash, panic, leak, timeout (-timeout, seconds per input) or memory blow-up
-# (-rss_limit_mb) stops that target with its input in fuzz/artifacts/<target>/; the script
-# then goes on with the others and exits non-zero. Reproduce one with
-# `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`, and keep it as a unit test
-# next to the code it broke.
+# fuzz/seeds/<target>/ (those of icc_profile and image_probe, small profiles and 16×16
+# images, are written by src/bin/make_seeds.rs), the range seeds are written here, and
+# image_probe also starts from the photos of ../shared/testdata (small ones whole, prefixes
+# of the others; nothing is copied into the repository), its inputs capped at 64 KiB
+# (-max_len) so each run stays fast. A crash, panic, leak, timeout (-timeout, seconds per
+# input) or memory blow-up (-rss_limit_mb) stops that target with its input in
+# fuzz/artifacts/<target>/; the script then goes on with the others and exits non-zero.
+# Reproduce one with `cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>`, and
+# keep it as a unit test next to the code it broke.
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -20,7 +22,7 @@ fuzz_dir=$(pwd)
 testdata=$(cd .. && pwd)/../shared/testdata
 
 seconds=${FUZZ_SECONDS:-60}
-all_targets=(tus_headers cursor range json_bodies image_probe)
+all_targets=(tus_headers cursor range json_bodies image_probe icc_profile)
 if (($# > 0)); then
     targets=("$@")
 else
@@ -77,6 +79,7 @@ failed=()
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "artifacts/$target"
     inputs=("corpus/$target")
+    options=()
     case $target in
         range)
             seeds=corpus/range.seeds
@@ -95,9 +98,10 @@ for target in "${targets[@]}"; do
             if [[ -d $testdata/photos ]]; then
                 image_seeds
             else
-                echo "note: $testdata not found; image_probe starts from its corpus alone" >&2
+                echo "note: $testdata not found; image_probe starts from its small seeds" >&2
             fi
-            inputs+=("$seeds")
+            inputs+=(seeds/image_probe "$seeds")
+            options+=(-max_len=65536)
             ;;
         *)
             [[ -d seeds/$target ]] && inputs+=("seeds/$target")
@@ -105,7 +109,7 @@ for target in "${targets[@]}"; do
     esac
     echo "== $target: ${seconds}s"
     if ! "${fuzz[@]}" run "$target" "${inputs[@]}" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 "${options[@]}" \
         -artifact_prefix="$fuzz_dir/artifacts/$target/" -print_final_stats=1; then
         failed+=("$target")
     fi

@@ -30,7 +30,7 @@ fn srgb() -> &'static qcms::Profile {
 /// Returns whether anything was converted (`false` for the profiles the module comment
 /// lists as taken as sRGB).
 pub(crate) fn to_srgb(pixels: &mut [u8], icc: &[u8]) -> bool {
-    if icc.len() > MAX_ICC_BYTES || !is_rgb(icc) || names_srgb(icc) {
+    if icc.len() > MAX_ICC_BYTES || !is_rgb(icc) || names_srgb(icc) || !lut_offsets_inside(icc) {
         return false;
     }
     let Some(profile) = qcms::Profile::new_from_slice(icc, false) else {
@@ -46,6 +46,31 @@ pub(crate) fn to_srgb(pixels: &mut [u8], icc: &[u8]) -> bool {
     };
     transform.apply(pixels);
     true
+}
+
+/// Whether every `lutAToBType` / `lutBToAType` tag (`mAB ` / `mBA `, the A2B0 and B2A0 tables
+/// of v4 profiles) points at curves, matrix and grid inside the profile. qcms 0.3 adds these
+/// offsets to the tag's as `u32` without checking: one near 4 GiB overflows, which panics in
+/// builds with overflow checks (and reads the wrong bytes in others). Such profiles are
+/// ignored.
+fn lut_offsets_inside(icc: &[u8]) -> bool {
+    let Some(count) = be32(icc, 128) else {
+        return true;
+    };
+    (0..count.min(1024)).all(|i| {
+        let at = 132 + i * 12;
+        let Some(offset) = be32(icc, at + 4) else {
+            return true;
+        };
+        let kind = icc.get(offset..offset.saturating_add(4));
+        if kind != Some(b"mAB ".as_slice()) && kind != Some(b"mBA ".as_slice()) {
+            return true;
+        }
+        // B curves, matrix, M curves, CLUT, A curves: 0 when absent.
+        (12..32).step_by(4).all(|field| {
+            be32(icc, offset + field).is_none_or(|sub| sub == 0 || offset + sub < icc.len())
+        })
+    })
 }
 
 /// Whether the profile header says its data colour space is RGB (`'RGB '` at byte 16).
@@ -281,6 +306,47 @@ mod tests {
         cut.extend(&jpeg[second - 2 + len..]);
         assert_eq!(jpeg_icc(&cut), None);
         assert_eq!(jpeg_icc(b"\xFF\xD8"), None);
+    }
+
+    /// `icc` with its `bTRC` tag (the last) replaced by `body`, under the signature `A2B0`.
+    fn with_a2b0(mut icc: Vec<u8>, body: &[u8]) -> Vec<u8> {
+        let entry = 132 + 7 * 12;
+        assert_eq!(&icc[entry..entry + 4], b"bTRC");
+        let offset = be32(&icc, entry + 4).unwrap();
+        icc.truncate(offset);
+        icc.extend(body);
+        icc[entry..entry + 4].copy_from_slice(b"A2B0");
+        let size = u32::try_from(body.len()).unwrap().to_be_bytes();
+        icc[entry + 8..entry + 12].copy_from_slice(&size);
+        let total = u32::try_from(icc.len()).unwrap().to_be_bytes();
+        icc[0..4].copy_from_slice(&total);
+        icc
+    }
+
+    #[test]
+    fn lut_tags_pointing_past_the_profile_are_ignored() {
+        // Found by the icc_profile fuzz target: an A2B0 lutAToBType whose B-curve offset is
+        // 0xFFFFFFFF made qcms add it to the tag offset as u32 and panic on the overflow.
+        let mut mab = b"mAB \0\0\0\0\x03\x03\0\0".to_vec();
+        mab.extend(u32::MAX.to_be_bytes());
+        mab.extend([0; 16]);
+        let icc = with_a2b0(swapped(), &mab);
+        assert!(!lut_offsets_inside(&icc));
+        let mut pixels = solid();
+        assert!(!to_srgb(&mut pixels, &icc));
+        assert_eq!(pixels, solid());
+        let out = process(&jpeg_with(&icc, 100), "image/jpeg", &Limits::default()).unwrap();
+        assert!(close(variant_colour(&out), COLOUR));
+
+        // The same tag with its B curves (three identity `curv`s) right after it: read.
+        let mut mab = b"mAB \0\0\0\0\x03\x03\0\0".to_vec();
+        mab.extend(32u32.to_be_bytes());
+        mab.extend([0; 16]);
+        for _ in 0..3 {
+            mab.extend(b"curv\0\0\0\0\0\0\0\0");
+        }
+        assert!(lut_offsets_inside(&with_a2b0(swapped(), &mab)));
+        assert!(lut_offsets_inside(&swapped()));
     }
 
     #[test]
