@@ -18,6 +18,9 @@
 //! - `photo_jobs::a_job_that_keeps_failing_is_dead_lettered_and_retried_with_the_cli`
 //! - `photo_jobs::premium_photos_are_processed_with_priority`
 //! - `photo_jobs::metrics_report_the_job_queue_and_its_outcomes`
+//!
+//! and `faults::a_full_disk_under_the_database_refuses_writes_cleanly_and_recovers`, whose
+//! point is the SQLite database on the full disk (it names that database itself).
 
 use std::collections::HashMap;
 use std::ops::Deref;

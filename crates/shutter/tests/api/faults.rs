@@ -418,6 +418,8 @@ async fn a_full_disk_under_the_database_refuses_writes_cleanly_and_recovers() {
     let mut config = test_config(disk.path());
     config.storage.sweep_interval = shutter_core::config::DurationValue::secs(3600);
     let db_path = disk.path().join("shutter.db");
+    // SQLite on the small disk whatever backend the run asks for: that is the point.
+    config.database.url = Some(format!("sqlite://{}", db_path.display()));
     let app = start(config, crate::backend::sqlite_data_dir()).await;
     let (_, token) = user(&app, "alice").await;
     let kept = pseudo_random(1024 * 1024, 9);
