@@ -30,15 +30,18 @@ async fn start(
     ChildServer::start(data, port, &envs).await
 }
 
-/// Starts the server again after a crash. On a shared database a starting node takes only
+/// Starts the server again after a crash, with a new client (the old one may hold
+/// connections to the dead process). On a shared database a starting node takes only
 /// uploads idle for a while to be cut off (others may be mid-upload on other nodes): a
 /// crashed node's restart is at least that slow.
-async fn restart(data: &Path, port: u16, extra: &[(&str, &str)]) -> ChildServer {
+async fn restart(data: &Path, port: u16, extra: &[(&str, &str)]) -> (ChildServer, Api) {
     if crate::backend::postgres_requested() {
         let idle = shutter_app::uploads::STALLED_AT_START_MS as u64;
         tokio::time::sleep(Duration::from_millis(idle + 500)).await;
     }
-    start(data, port, None, extra).await
+    let server = start(data, port, None, extra).await;
+    let api = Api::child(&server);
+    (server, api)
 }
 
 /// `POST /v1/files` for `bytes` with its sha256 declared: `(file id, upload URL)`.
@@ -109,9 +112,7 @@ async fn a_put_whose_server_died_after_the_ticket_is_taken_by_the_restarted_one(
     let (id, url) = ticket(&api, &token, &bytes).await;
     server.kill9().await;
 
-    let server = restart(data.path(), port, &[]).await;
-    // A new client: the old one may hold connections to the dead process.
-    let api = Api::child(&server);
+    let (_server, api) = restart(data.path(), port, &[]).await;
     assert_waiting(&api, &token, &id).await;
     let resp = put(&api, &url, &bytes).await.unwrap();
     assert_eq!(
@@ -139,9 +140,7 @@ async fn a_put_killed_between_its_last_byte_and_the_commit_is_finished_on_restar
     assert!(cut.is_err(), "the server died before answering: {cut:?}");
     server.wait_killed().await;
 
-    let server = restart(data.path(), port, &[]).await;
-    // A new client: the old one may hold connections to the dead process.
-    let api = Api::child(&server);
+    let (server, api) = restart(data.path(), port, &[]).await;
     assert_stored(&api, data.path(), &token, &id, &bytes).await;
     let resp = put(&api, &url, &bytes).await.unwrap();
     assert_problem(resp, 409, "conflict").await;
@@ -169,9 +168,7 @@ async fn a_put_killed_between_the_commit_and_its_record_is_retried_whole() {
     );
     server.wait_killed().await;
 
-    let server = restart(data.path(), port, &[]).await;
-    // A new client: the old one may hold connections to the dead process.
-    let api = Api::child(&server);
+    let (_server, api) = restart(data.path(), port, &[]).await;
     assert_waiting(&api, &token, &id).await;
     let resp = put(&api, &url, &bytes).await.unwrap();
     let done = expect_status(resp, StatusCode::OK).await;
@@ -191,27 +188,8 @@ async fn a_tus_upload_killed_between_its_last_byte_and_its_record_completes() {
         let api = Api::child(&server);
         let (_, token) = api.register("alice").await;
         let bytes = pseudo_random(SIZE, 3);
-        let resp = api
-            .client
-            .post(api.url("/v1/tus"))
-            .bearer_auth(&token)
-            .header("Tus-Resumable", TUS)
-            .header("Upload-Length", bytes.len().to_string())
-            .header(
-                "Upload-Metadata",
-                tus_metadata(&[("filename", "crash.bin"), ("sha256", &sha256_hex(&bytes))]),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        let location = header(&resp, "location").unwrap();
-        let url = if location.starts_with("http") {
-            location
-        } else {
-            api.url(&location)
-        };
-        let id = url.rsplit('/').next().unwrap().to_owned();
+        let metadata = tus_metadata(&[("filename", "crash.bin"), ("sha256", &sha256_hex(&bytes))]);
+        let (url, id) = tus_create_on(&api.client, &api.base, &token, bytes.len(), &metadata).await;
         let patch = |offset: usize| {
             api.client
                 .patch(&url)
@@ -229,9 +207,7 @@ async fn a_tus_upload_killed_between_its_last_byte_and_its_record_completes() {
         );
         server.wait_killed().await;
 
-        let server = restart(data.path(), port, &[]).await;
-        // A new client: the old one may hold connections to the dead process.
-        let api = Api::child(&server);
+        let (_server, api) = restart(data.path(), port, &[]).await;
         let received = point == shutter_app::crash::UPLOAD_RECEIVED;
         if !received {
             assert_waiting(&api, &token, &id).await;
@@ -289,9 +265,7 @@ async fn an_upload_abandoned_after_a_crash_at_the_commit_expires_without_leaving
         "the crash left the committed object behind"
     );
 
-    let server = restart(data.path(), port, &short).await;
-    // A new client: the old one may hold connections to the dead process.
-    let api = Api::child(&server);
+    let (_server, api) = restart(data.path(), port, &short).await;
     let file = api
         .wait_file(&token, &id, Duration::from_secs(30), |f| {
             f["status"] == "failed"
@@ -327,9 +301,7 @@ async fn photo_job_killed_at(point: &str) {
     api.put_ok(&tickets[0], &photo).await;
     server.wait_killed().await;
 
-    let server = restart(data.path(), port, &lease).await;
-    // A new client: the old one may hold connections to the dead process.
-    let api = Api::child(&server);
+    let (_server, api) = restart(data.path(), port, &lease).await;
     let post = api.wait_settled(&token, &post_id, "published").await;
     let file = api.file_of(&token, &file_id).await;
     assert_eq!(file["status"], "ready", "{point}: {file}");

@@ -295,13 +295,7 @@ async fn a_full_data_disk_refuses_uploads_cleanly_and_loses_nothing() {
 
     // A file that fits, stored and readable.
     let kept = pseudo_random(3 * 1024 * 1024, 7);
-    let first = upload_with(
-        &app,
-        &token,
-        file_request("kept.bin", "application/octet-stream", kept.len()),
-        &kept,
-    )
-    .await;
+    let first = store(&app, &token, "kept.bin", &kept).await;
     let first_id = id_of(&first);
     assert_eq!(first["status"], "ready", "{first}");
 
@@ -376,6 +370,17 @@ async fn a_full_data_disk_refuses_uploads_cleanly_and_loses_nothing() {
     assert_eq!(download(&app, Some(&token), &big_id).await, big);
 }
 
+/// Uploads `bytes` as an octet-stream file (a ticket and a PUT); the file as answered.
+async fn store(app: &TestApp, token: &str, name: &str, bytes: &[u8]) -> Value {
+    upload_with(
+        app,
+        token,
+        file_request(name, "application/octet-stream", bytes.len()),
+        bytes,
+    )
+    .await
+}
+
 /// Waits (the erasing job runs in the background) until `dir` holds fewer than `bytes`.
 async fn wait_used_below(dir: &Path, bytes: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -423,13 +428,7 @@ async fn a_full_disk_under_the_database_refuses_writes_cleanly_and_recovers() {
     let app = start(config, crate::backend::sqlite_data_dir()).await;
     let (_, token) = user(&app, "alice").await;
     let kept = pseudo_random(1024 * 1024, 9);
-    let first = upload_with(
-        &app,
-        &token,
-        file_request("kept.bin", "application/octet-stream", kept.len()),
-        &kept,
-    )
-    .await;
+    let first = store(&app, &token, "kept.bin", &kept).await;
     let first_id = id_of(&first);
     let resp = app
         .post_json("/v1/posts", Some(&token), &json!({"caption": "before"}))
@@ -491,13 +490,7 @@ async fn a_full_disk_under_the_database_refuses_writes_cleanly_and_recovers() {
     // Room again: writes work, and the database is whole.
     std::fs::remove_file(&filler).expect("the filler goes");
     let again = pseudo_random(512 * 1024, 10);
-    let second = upload_with(
-        &app,
-        &token,
-        file_request("again.bin", "application/octet-stream", again.len()),
-        &again,
-    )
-    .await;
+    let second = store(&app, &token, "again.bin", &again).await;
     assert_eq!(second["status"], "ready", "{second}");
     assert_eq!(download(&app, Some(&token), &id_of(&second)).await, again);
     assert_eq!(download(&app, Some(&token), &first_id).await, kept);

@@ -246,6 +246,35 @@ pub fn tus(app: &TestApp, method: &str, url: &str, token: &str) -> RequestBuilde
         .bearer_auth(token)
 }
 
+/// `POST /v1/tus` on the server at `base` (for servers without a `TestApp`), which must
+/// answer 201: `(absolute upload URL, file id)`.
+pub async fn tus_create_on(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    length: usize,
+    metadata: &str,
+) -> (String, String) {
+    let resp = client
+        .post(format!("{base}/v1/tus"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", TUS)
+        .header("Upload-Length", length.to_string())
+        .header("Upload-Metadata", metadata)
+        .send()
+        .await
+        .expect("tus creation");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let location = header(&resp, "location").expect("Location");
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    let id = url.rsplit('/').next().expect("an id").to_owned();
+    (url, id)
+}
+
 /// tus `Upload-Metadata` from pairs.
 pub fn tus_metadata(pairs: &[(&str, &str)]) -> String {
     pairs

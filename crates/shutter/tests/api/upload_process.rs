@@ -208,22 +208,8 @@ async fn a_tus_upload_resumes_after_the_server_is_killed() {
     let bytes = pseudo_random(4 * MIB as usize, 77);
     let sha = sha256_hex(&bytes);
 
-    let resp = client
-        .post(server.url("/v1/tus"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", TUS)
-        .header("Upload-Length", bytes.len().to_string())
-        .header(
-            "Upload-Metadata",
-            tus_metadata(&[("filename", "killed.bin"), ("sha256", &sha)]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let location = header(&resp, "location").unwrap();
-    let id = location.rsplit('/').next().unwrap().to_owned();
-    let url = server.url(&format!("/v1/tus/{id}"));
+    let metadata = tus_metadata(&[("filename", "killed.bin"), ("sha256", &sha)]);
+    let (url, id) = tus_create_on(&client, &server.base, &token, bytes.len(), &metadata).await;
 
     // Not a multiple of any buffer size: some of it is in flight when the server dies.
     let (piece, sent) = (300_001, 5 * 300_001);
