@@ -58,11 +58,28 @@ fn too_large() -> ApiError {
 /// An optional body: none at all, or JSON `null`, is `None`; anything else is parsed as
 /// [`parse_json`] parses it.
 pub fn parse_optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
-    let trimmed = bytes.trim_ascii();
-    if trimmed.is_empty() || trimmed == b"null" {
+    // No body at all, or JSON `null`; white space alone is not JSON and is refused.
+    if bytes.is_empty() || bytes.trim_ascii() == b"null" {
         return Ok(None);
     }
     parse_json(bytes).map(Some)
+}
+
+#[cfg(test)]
+mod optional_json_tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Body {}
+
+    #[test]
+    fn only_an_empty_body_or_null_is_absent() {
+        assert!(matches!(parse_optional_json::<Body>(b""), Ok(None)));
+        assert!(matches!(parse_optional_json::<Body>(b" null "), Ok(None)));
+        assert!(matches!(parse_optional_json::<Body>(b"{}"), Ok(Some(_))));
+        assert!(parse_optional_json::<Body>(b"\t").is_err());
+        assert!(parse_optional_json::<Body>(b" ").is_err());
+    }
 }
 
 /// Parses JSON: bytes that are not JSON are `malformed_request`; JSON of the wrong shape is
