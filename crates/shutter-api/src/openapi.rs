@@ -164,7 +164,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
 /// Error responses are problem+json `Problem`s; every response names the headers it carries.
 fn complete_response(status: &str, response: &mut Value, v1: bool, tus: bool) {
     let code: u16 = status.parse().unwrap_or(0);
-    if code >= 400 && code != 412 {
+    if code >= 400 {
         let content = &mut response["content"];
         if let Some(content) = content.as_object_mut() {
             content.retain(|k, _| k == PROBLEM_JSON);

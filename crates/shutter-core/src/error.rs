@@ -45,6 +45,7 @@ error_codes! {
     QuotaExceeded => (403, "quota_exceeded", "The storage quota would be exceeded"),
     NotFound => (404, "not_found", "Not found"),
     MethodNotAllowed => (405, "method_not_allowed", "The method is not allowed on this resource"),
+    UnsupportedTusVersion => (412, "unsupported_tus_version", "The tus protocol version is not supported"),
     UsernameTaken => (409, "username_taken", "The username is taken"),
     Conflict => (409, "conflict", "The request conflicts with the current state"),
     UploadExpired => (410, "upload_expired", "The upload has expired"),
@@ -116,9 +117,10 @@ mod tests {
                 .all(|c| c.is_ascii_lowercase() || c == '_'));
             assert!((400..600).contains(&code.status()));
         }
-        // The specification's 26 codes plus `range_not_satisfiable` for downloads (416) and
-        // `method_not_allowed` for a known path with a method it does not serve (405).
-        assert_eq!(ErrorCode::ALL.len(), 28);
+        // The specification's 26 codes plus `range_not_satisfiable` for downloads (416),
+        // `method_not_allowed` for a known path with a method it does not serve (405) and
+        // `unsupported_tus_version` for a tus request without `Tus-Resumable: 1.0.0` (412).
+        assert_eq!(ErrorCode::ALL.len(), 29);
         assert_eq!(
             ErrorCode::IdempotencyKeyReused.type_uri(),
             "urn:shutter:error:idempotency_key_reused"

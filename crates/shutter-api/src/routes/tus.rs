@@ -53,8 +53,16 @@ fn tus_error(err: impl Into<ApiError>) -> Tus {
 fn check_version(headers: &HeaderMap) -> Result<(), Tus> {
     match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
         Some(TUS_VERSION) => Ok(()),
-        _ => {
-            let mut r = StatusCode::PRECONDITION_FAILED.into_response();
+        other => {
+            let said = other.map_or_else(
+                || "no Tus-Resumable header".to_owned(),
+                |v| format!("Tus-Resumable: {v}"),
+            );
+            let mut r = ApiError::new(
+                ErrorCode::UnsupportedTusVersion,
+                format!("this server speaks tus {TUS_VERSION}; the request sent {said}"),
+            )
+            .into_response();
             r.headers_mut()
                 .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
             Err(Tus(r))

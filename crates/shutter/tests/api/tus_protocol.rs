@@ -368,25 +368,36 @@ async fn tus_needs_the_version_header_and_a_token() {
     let (_, token) = user(&app, "alice").await;
     let (url, _) = tus_create(&app, &token, 10, &tus_metadata(&[("filename", "v.bin")])).await;
 
+    // (method is HEAD, request)
     let without_version = [
-        app.client
-            .post(app.url("/v1/tus"))
-            .bearer_auth(&token)
-            .header("Upload-Length", "10"),
-        app.client.head(&url).bearer_auth(&token),
-        app.client
-            .patch(&url)
-            .bearer_auth(&token)
-            .header("Upload-Offset", "0")
-            .header("Content-Type", "application/offset+octet-stream")
-            .body(vec![0u8; 10]),
-        app.client.delete(&url).bearer_auth(&token),
+        (
+            false,
+            app.client
+                .post(app.url("/v1/tus"))
+                .bearer_auth(&token)
+                .header("Upload-Length", "10"),
+        ),
+        (true, app.client.head(&url).bearer_auth(&token)),
+        (
+            false,
+            app.client
+                .patch(&url)
+                .bearer_auth(&token)
+                .header("Upload-Offset", "0")
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(vec![0u8; 10]),
+        ),
+        (false, app.client.delete(&url).bearer_auth(&token)),
     ];
-    for req in without_version {
+    for (head, req) in without_version {
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::PRECONDITION_FAILED);
         let versions = header(&resp, "tus-version").expect("Tus-Version on 412");
         assert!(versions.contains(TUS));
+        if !head {
+            // Bodies (not HEAD's) say it as a problem too.
+            assert_problem(resp, 412, "unsupported_tus_version").await;
+        }
     }
     let resp = app
         .client
@@ -397,10 +408,10 @@ async fn tus_needs_the_version_header_and_a_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::PRECONDITION_FAILED,
-        "an unsupported version"
+    let problem = assert_problem(resp, 412, "unsupported_tus_version").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("0.2.2"),
+        "an unsupported version, named: {problem}"
     );
     assert_eq!(tus_offset(&app, &url, &token).await, 0, "nothing happened");
 
