@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod memory;
 pub mod secrets;
 pub mod serve;
 pub mod startup;

@@ -4,6 +4,11 @@
 //! minute of warm-up the RSS must stay flat (growth of at most 32 MiB to the end) and no
 //! request may fail with a 5xx or a broken connection. Runs only when named
 //! (`--only soak`).
+//!
+//! RSS is reported whole and in its two parts: anonymous memory (the process's own heap and
+//! stacks) and file-backed pages (mostly the memory-mapped database, pages of the kernel's
+//! cache that come and go with reads and checkpoints: tens of MiB from one sample to the
+//! next). `anon_growth_mib` is the same target on the process's own memory.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +46,10 @@ impl Scenario for Soak {
         vec![
             Target {
                 figure: "rss_growth_mib",
+                check: Check::AtMost(32.0),
+            },
+            Target {
+                figure: "anon_growth_mib",
                 check: Check::AtMost(32.0),
             },
             Target {
@@ -111,6 +120,7 @@ impl Scenario for Soak {
         let started = Instant::now();
         let mix = async {
             let mut rss_mib = Vec::new();
+            let mut anon_mib = Vec::new();
             let mut baseline = None;
             let (mut ok, mut server_errors, mut client_errors, mut io_errors) = (0, 0, 0, 0);
             while started.elapsed() < total {
@@ -134,14 +144,20 @@ impl Scenario for Soak {
                     }
                 }
                 let rss = proc_status_kib(ctx.server_pid, "VmRSS")? as f64 / 1024.0;
-                eprintln!("bench:   soak: server RSS {rss:.1} MiB");
+                let anon = proc_status_kib(ctx.server_pid, "RssAnon")? as f64 / 1024.0;
+                let file = proc_status_kib(ctx.server_pid, "RssFile")? as f64 / 1024.0;
+                eprintln!(
+                    "bench:   soak: server RSS {rss:.1} MiB (anonymous {anon:.1}, file-backed {file:.1})"
+                );
                 rss_mib.push(rss);
+                anon_mib.push(anon);
                 if baseline.is_none() && started.elapsed() >= WARMUP {
-                    baseline = Some(rss);
+                    baseline = Some((rss, anon));
                 }
             }
             anyhow::Ok((
                 rss_mib,
+                anon_mib,
                 baseline,
                 ok,
                 server_errors,
@@ -158,12 +174,13 @@ impl Scenario for Soak {
         let (mixed, ()) = tokio::join!(mixing, async {
             uploaders.await;
         });
-        let (rss_mib, baseline, ok, server_errors, client_errors, io_errors) = mixed?;
+        let (rss_mib, anon_mib, baseline, ok, server_errors, client_errors, io_errors) = mixed?;
         let end = *rss_mib.last().context("no slice ran")?;
-        let baseline = baseline.unwrap_or(rss_mib[0]);
+        let anon_end = *anon_mib.last().context("no slice ran")?;
+        let (baseline, anon_baseline) = baseline.unwrap_or((rss_mib[0], anon_mib[0]));
         let peak = rss_mib.iter().copied().fold(0.0, f64::max);
         eprintln!(
-            "bench: soak: RSS after warm-up {baseline:.1} MiB, end {end:.1} MiB, peak {peak:.1} MiB"
+            "bench: soak: RSS after warm-up {baseline:.1} MiB, end {end:.1} MiB, peak {peak:.1} MiB; anonymous {anon_baseline:.1} → {anon_end:.1} MiB"
         );
 
         let mut f = Figures::default();
@@ -178,6 +195,9 @@ impl Scenario for Soak {
         f.set("rss_end_mib", end, 1);
         f.set("rss_peak_mib", peak, 1);
         f.set("rss_growth_mib", end - baseline, 1);
+        f.set("anon_after_warmup_mib", anon_baseline, 1);
+        f.set("anon_end_mib", anon_end, 1);
+        f.set("anon_growth_mib", anon_end - anon_baseline, 1);
         Ok(f)
     }
 }
