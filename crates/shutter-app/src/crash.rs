@@ -5,6 +5,10 @@
 //!
 //! The points sit between the steps whose order makes a crash safe; the tests in
 //! `tests/api/crash_points.rs` kill the server at each and check what survives a restart.
+//!
+//! Pause points are the same for races: when `SHUTTER_PAUSE_AT` names one, every request
+//! reaching it waits [`PAUSE`] there, holding open the window between two steps that a
+//! concurrent request must not slip into.
 
 use std::sync::OnceLock;
 
@@ -16,6 +20,21 @@ pub const UPLOAD_COMMITTED: &str = "upload.committed";
 pub const JOB_VARIANTS_STORED: &str = "job.variants_stored";
 /// The photo is `ready`; its post has not been looked at yet.
 pub const JOB_FILE_READY: &str = "job.file_ready";
+
+/// A tus PATCH has checked `Upload-Offset` against the upload; it has not written yet.
+pub const TUS_OFFSET_CHECKED: &str = "tus.offset_checked";
+
+/// How long a request waits at the pause point `SHUTTER_PAUSE_AT` names.
+pub const PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Waits [`PAUSE`] here if `SHUTTER_PAUSE_AT` is `point`.
+pub(crate) async fn pause(point: &str) {
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    let at = AT.get_or_init(|| std::env::var("SHUTTER_PAUSE_AT").ok());
+    if at.as_deref() == Some(point) {
+        tokio::time::sleep(PAUSE).await;
+    }
+}
 
 /// Kills the process here if `SHUTTER_KILL_AT` is `point`.
 pub(crate) fn point(point: &str) {

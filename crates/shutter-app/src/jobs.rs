@@ -72,7 +72,7 @@ impl Shutter {
     /// Runs `count` workers until `shutdown` turns true; each finishes its current job first.
     pub async fn run_workers(self: Arc<Self>, count: usize, shutdown: watch::Receiver<bool>) {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "shutter".to_owned());
-        let handles: Vec<_> = (0..count.max(1))
+        let handles: Vec<_> = (0..count)
             .map(|n| {
                 let app = self.clone();
                 let name = format!("{host}:{}:{n}:{}", std::process::id(), Id::new());

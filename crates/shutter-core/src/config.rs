@@ -553,7 +553,8 @@ impl Default for MediaConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
-    /// Worker count; the number of cores when unset.
+    /// Worker count; the number of cores when unset. `0` runs `shutter serve` without
+    /// in-process workers (an API-only node; jobs wait for `shutter worker` processes).
     pub workers: Option<usize>,
     /// How long a claimed job is reserved for its worker; a crashed worker's job is taken
     /// again after this. Running jobs extend it every third of its length.
@@ -570,15 +571,13 @@ impl Default for JobsConfig {
 }
 
 impl JobsConfig {
-    /// Workers to run: the configured count, else the number of cores.
+    /// Workers to run: the configured count (which may be 0), else the number of cores.
     pub fn worker_count(&self) -> usize {
-        self.workers
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2)
-            })
-            .max(1)
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
     }
 }
 

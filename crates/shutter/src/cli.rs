@@ -102,7 +102,17 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let app = crate::startup::Application::build(config).await?;
             app.run_until_stopped().await?;
         }
-        Command::Worker => crate::startup::run_worker(config).await?,
+        Command::Worker => {
+            if config.jobs.worker_count() == 0 {
+                let e = shutter_core::config::ConfigError::new(
+                    "jobs.workers",
+                    "must be at least 1 for `shutter worker` (0 is for an API-only `shutter serve`)",
+                );
+                eprintln!("shutter: {e}");
+                return Ok(ExitCode::from(2));
+            }
+            crate::startup::run_worker(config).await?
+        }
         Command::Jobs(jobs) => return run_jobs_command(jobs, config).await,
         Command::Migrate => {
             crate::startup::open_repo(&config).await?;

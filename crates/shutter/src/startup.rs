@@ -80,13 +80,18 @@ fn spawn_queue_metrics(app: Arc<Shutter>) {
     });
 }
 
-/// Runs `jobs.workers` workers until `stop` turns true.
+/// Runs `jobs.workers` workers until `stop` turns true (none when it is 0: the jobs wait for
+/// `shutter worker` processes).
 pub fn spawn_workers(
     app: Arc<Shutter>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let count = app.config().jobs.worker_count();
-    tracing::info!(workers = count, "starting job workers");
+    if count == 0 {
+        tracing::info!("no job workers in this process (jobs.workers = 0); `shutter worker` processes run the jobs");
+    } else {
+        tracing::info!(workers = count, "starting job workers");
+    }
     tokio::spawn(app.run_workers(count, stop))
 }
 
@@ -94,7 +99,8 @@ pub fn spawn_workers(
 pub async fn run_worker(config: Config) -> anyhow::Result<()> {
     let shutdown_timeout = config.server.shutdown_timeout.get();
     let app = build_app(config).await?;
-    start_sweeper(app.clone()).await;
+    start_sweeper(app.clone(), Node::Worker).await;
+    crate::memory::spawn_trimmer();
     spawn_queue_metrics(app.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = spawn_workers(app, stop_rx);
@@ -110,14 +116,23 @@ pub async fn run_worker(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What kind of process starts the sweeper.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// `shutter serve`: takes uploads.
+    Api,
+    /// `shutter worker`: runs jobs beside API nodes that may be mid-upload.
+    Worker,
+}
+
 /// Recovers the uploads a previous run left cut off, then runs the sweeper every
 /// `storage.sweep_interval` until the process ends.
-async fn start_sweeper(app: Arc<Shutter>) {
+async fn start_sweeper(app: Arc<Shutter>, node: Node) {
     let interval = app.config().storage.sweep_interval.get();
-    // On SQLite this process is the only API node, so every upload still marked `uploading`
-    // at start was cut off; on PostgreSQL other nodes may be mid-upload, so only uploads idle
-    // for a while are taken to be dead.
-    let single_node = app.config().database_url().starts_with("sqlite:");
+    // An API node on SQLite is the only one, so every upload still marked `uploading` at its
+    // start was cut off. On PostgreSQL other nodes may be mid-upload, and a worker starts
+    // beside a running API node: there only uploads idle for a while are taken to be dead.
+    let single_node = node == Node::Api && app.config().database_url().starts_with("sqlite:");
     let idle_ms = if single_node {
         0
     } else {
@@ -188,7 +203,8 @@ impl Application {
     /// `server.shutdown_timeout`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        start_sweeper(self.app.clone()).await;
+        start_sweeper(self.app.clone(), Node::Api).await;
+        crate::memory::spawn_trimmer();
         spawn_queue_metrics(self.app.clone());
         spawn_like_flusher(self.app.clone());
         let workers = spawn_workers(self.app.clone(), stop_rx.clone());

@@ -132,6 +132,7 @@ impl Shutter {
                 ),
             ));
         }
+        crate::crash::pause(crate::crash::TUS_OFFSET_CHECKED).await;
         if !self.files.begin_upload(id, self.clock.now()).await? {
             return Err(AppError::new(
                 ErrorCode::Conflict,

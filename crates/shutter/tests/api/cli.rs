@@ -95,6 +95,15 @@ async fn an_invalid_listen_address_exits_2_naming_the_key() {
     assert_config_error(&out, &["server", "listen"]);
 }
 
+/// `jobs.workers = 0` makes `serve` an API-only node; a worker process without workers is a
+/// mistake, said as one.
+#[tokio::test]
+async fn a_worker_process_with_no_workers_exits_2_naming_the_key() {
+    let dir = crate::backend::data_dir().await;
+    let out = run_shutter(dir.path(), &["worker"], &[("SHUTTER_JOBS__WORKERS", "0")]).await;
+    assert_config_error(&out, &["jobs.workers", "shutter worker"]);
+}
+
 #[tokio::test]
 async fn an_unknown_key_in_a_config_section_exits_2_naming_it() {
     let dir = crate::backend::data_dir().await;

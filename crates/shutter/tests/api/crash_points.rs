@@ -2,7 +2,8 @@
 //! `SHUTTER_KILL_AT` naming a crash point (`shutter_app::crash`) and SIGKILLs itself there;
 //! after a restart on the same data directory, what was acknowledged is kept, what was not is
 //! retried by the client's own protocol (the same upload URL, tus HEAD + PATCH, the job's
-//! lease), and no half-written file is ever served or left behind.
+//! lease), and no half-written file is ever served or left behind. With `SHUTTER_PAUSE_AT`
+//! a request waits at a point instead, to hold a race's window open.
 
 use std::path::Path;
 use std::time::Duration;
@@ -282,13 +283,34 @@ async fn an_upload_abandoned_after_a_crash_at_the_commit_expires_without_leaving
     }
 }
 
+/// Where a photo job runs in [`photo_job_killed_at`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum JobsIn {
+    /// The workers inside `shutter serve`: the whole server dies.
+    Serve,
+    /// A `shutter worker` process beside an API-only `shutter serve` (`jobs.workers = 0`):
+    /// only the worker dies, and the API goes on answering.
+    Worker,
+}
+
 /// A photo post whose job dies at `point`: after the restart the job runs again once its
 /// lease is over and the post is published, once, with every variant served.
-async fn photo_job_killed_at(point: &str) {
+async fn photo_job_killed_at(point: &str, jobs_in: JobsIn) {
     let data = crate::backend::data_dir().await;
     let port = free_port();
     let lease = [("SHUTTER_JOBS__LEASE", "1s")];
-    let mut server = start(data.path(), port, Some(point), &lease).await;
+    let kill = [("SHUTTER_JOBS__LEASE", "1s"), ("SHUTTER_KILL_AT", point)];
+    let api_only = [
+        ("SHUTTER_JOBS__LEASE", "1s"),
+        ("SHUTTER_JOBS__WORKERS", "0"),
+    ];
+    let (mut server, mut worker) = match jobs_in {
+        JobsIn::Serve => (start(data.path(), port, Some(point), &lease).await, None),
+        JobsIn::Worker => (
+            start(data.path(), port, None, &api_only).await,
+            Some(ChildServer::worker(data.path(), &kill).await),
+        ),
+    };
     let api = Api::child(&server);
     let (alice_id, token) = api.register("alice").await;
     let photo = testdata("photos/kleiber_1080x1080.jpg");
@@ -299,9 +321,24 @@ async fn photo_job_killed_at(point: &str) {
     let file_id = tickets[0]["file_id"].as_str().unwrap().to_owned();
     // The upload itself is acknowledged; the job dies after it.
     api.put_ok(&tickets[0], &photo).await;
-    server.wait_killed().await;
 
-    let (_server, api) = restart(data.path(), port, &lease).await;
+    let (_server, api, _worker) = match jobs_in {
+        JobsIn::Serve => {
+            server.wait_killed().await;
+            let (server, api) = restart(data.path(), port, &lease).await;
+            (server, api, None)
+        }
+        JobsIn::Worker => {
+            worker.as_mut().unwrap().wait_killed().await;
+            // The API node is untouched: the post waits for its photo, and nobody else
+            // takes the job while no worker runs.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let waiting = api.post_of(Some(&token), &post_id).await;
+            assert_eq!(waiting["status"], "pending", "{point}: {waiting}");
+            let next = ChildServer::worker(data.path(), &lease).await;
+            (server, api, Some(next))
+        }
+    };
     let post = api.wait_settled(&token, &post_id, "published").await;
     let file = api.file_of(&token, &file_id).await;
     assert_eq!(file["status"], "ready", "{point}: {file}");
@@ -317,10 +354,110 @@ async fn photo_job_killed_at(point: &str) {
 
 #[tokio::test]
 async fn a_photo_job_killed_after_storing_its_variants_publishes_its_post() {
-    photo_job_killed_at(shutter_app::crash::JOB_VARIANTS_STORED).await;
+    photo_job_killed_at(shutter_app::crash::JOB_VARIANTS_STORED, JobsIn::Serve).await;
 }
 
 #[tokio::test]
 async fn a_photo_job_killed_between_the_ready_photo_and_its_post_publishes_it() {
-    photo_job_killed_at(shutter_app::crash::JOB_FILE_READY).await;
+    photo_job_killed_at(shutter_app::crash::JOB_FILE_READY, JobsIn::Serve).await;
+}
+
+#[tokio::test]
+async fn a_worker_process_killed_after_storing_variants_leaves_the_job_to_the_next() {
+    photo_job_killed_at(shutter_app::crash::JOB_VARIANTS_STORED, JobsIn::Worker).await;
+}
+
+#[tokio::test]
+async fn a_worker_process_killed_between_the_ready_photo_and_its_post_leaves_it_to_the_next() {
+    photo_job_killed_at(shutter_app::crash::JOB_FILE_READY, JobsIn::Worker).await;
+}
+
+/// Two tus PATCHes at one offset, the second arriving while the first waits between its
+/// offset check and its write (`SHUTTER_PAUSE_AT`): the check must not be stale by the time
+/// either writes. The second is refused (409) and the first one's acknowledged bytes stay.
+#[tokio::test]
+async fn a_patch_at_the_offset_another_patch_is_writing_at_is_refused() {
+    const HALF: usize = 64 * 1024;
+    let data = crate::backend::data_dir().await;
+    let port = free_port();
+    let paused = [("SHUTTER_PAUSE_AT", shutter_app::crash::TUS_OFFSET_CHECKED)];
+    let server = start(data.path(), port, None, &paused).await;
+    let api = Api::child(&server);
+    let (_, token) = api.register("alice").await;
+    let bytes = pseudo_random(2 * HALF, 5);
+    let other = pseudo_random(HALF, 6);
+    let metadata = tus_metadata(&[("filename", "race.bin")]);
+    let (url, id) = tus_create_on(&api.client, &api.base, &token, bytes.len(), &metadata).await;
+    let patch = |offset: usize, body: Vec<u8>| {
+        api.client
+            .patch(&url)
+            .bearer_auth(&token)
+            .header("Tus-Resumable", TUS)
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(body)
+            .send()
+    };
+    let first = patch(0, bytes[..HALF].to_vec());
+    let second = async {
+        tokio::time::sleep(shutter_app::crash::PAUSE / 2).await;
+        patch(0, other.clone()).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_problem(second.unwrap(), 409, "conflict").await;
+
+    let resp = patch(HALF, bytes[HALF..].to_vec()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let file = api.file_of(&token, &id).await;
+    assert_eq!(file["status"], "ready", "{file}");
+    assert_eq!(
+        file["sha256"],
+        sha256_hex(&bytes),
+        "the bytes the first PATCH was told were kept: {file}"
+    );
+}
+
+/// A `shutter worker` starting while `shutter serve` takes an upload on the same database
+/// leaves that upload alone: the worker takes no upload for one a crash cut off unless it has
+/// been idle for a while (on SQLite, too, where the API node itself takes every one it finds
+/// at its start).
+#[tokio::test]
+async fn a_worker_starting_beside_a_running_upload_leaves_it_alone() {
+    use futures::SinkExt;
+    let data = crate::backend::data_dir().await;
+    let port = free_port();
+    let server = start(data.path(), port, None, &[]).await;
+    let api = Api::child(&server);
+    let (_, token) = api.register("alice").await;
+    let bytes = pseudo_random(SIZE, 7);
+    let (id, url) = ticket(&api, &token, &bytes).await;
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    let request = api
+        .client
+        .put(&url)
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(rx));
+    let half = bytes.len() / 2;
+    let sending = async {
+        tx.send(Ok(bytes::Bytes::copy_from_slice(&bytes[..half])))
+            .await
+            .unwrap();
+        let file = api
+            .wait_file(&token, &id, Duration::from_secs(10), |f| {
+                f["status"] == "uploading"
+            })
+            .await;
+        assert_eq!(file["status"], "uploading");
+        let worker = ChildServer::worker(data.path(), &[]).await;
+        tx.send(Ok(bytes::Bytes::copy_from_slice(&bytes[half..])))
+            .await
+            .unwrap();
+        drop(tx);
+        worker
+    };
+    let (resp, _worker) = tokio::join!(request.send(), sending);
+    let done = expect_status(resp.unwrap(), StatusCode::OK).await;
+    assert_eq!(done["file"]["status"], "ready", "{done}");
+    assert_stored(&api, data.path(), &token, &id, &bytes).await;
 }

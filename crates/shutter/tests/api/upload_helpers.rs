@@ -363,6 +363,30 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub async fn start(data_dir: &Path, port: u16, envs: &[(&str, &str)]) -> ChildServer {
+        let server = ChildServer::spawn(data_dir, port, "serve", envs);
+        let client = http_client();
+        server
+            .wait_until("shutter serve did not become healthy", || async {
+                matches!(client.get(format!("{}/healthz", server.base)).send().await,
+                         Ok(resp) if resp.status() == StatusCode::OK)
+            })
+            .await;
+        server
+    }
+
+    /// `shutter worker` on `data_dir`, once its job workers have started.
+    pub async fn worker(data_dir: &Path, envs: &[(&str, &str)]) -> ChildServer {
+        let worker = ChildServer::spawn(data_dir, free_port(), "worker", envs);
+        worker
+            .wait_until("shutter worker did not start its workers", || async {
+                worker.log().contains("worker started")
+            })
+            .await;
+        worker
+    }
+
+    /// `shutter <command>` with logs in `<data_dir>/server-<n>.log`.
+    fn spawn(data_dir: &Path, port: u16, command: &str, envs: &[(&str, &str)]) -> ChildServer {
         let listen = format!("127.0.0.1:{port}");
         let mut all: Vec<(&str, &str)> = vec![
             ("SHUTTER_SERVER__LISTEN", listen.as_str()),
@@ -382,31 +406,32 @@ impl ChildServer {
         let out = std::fs::File::create(&log).expect("server log");
         let err = out.try_clone().expect("server log");
         cmd.stdout(Stdio::from(out)).stderr(Stdio::from(err));
-        cmd.arg("serve");
-        let child = cmd.spawn().expect("shutter serve starts");
+        cmd.arg(command);
+        let child = cmd.spawn().expect("shutter starts");
         let pid = child.id().expect("a pid");
-        let server = ChildServer {
+        ChildServer {
             child,
             base: format!("http://{listen}"),
             pid,
             log,
-        };
+        }
+    }
+
+    /// Polls `ready` for up to 30 s; panics with `what` and the log if it never holds.
+    async fn wait_until<F, Fut>(&self, what: &str, ready: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let client = http_client();
-        loop {
-            if let Ok(resp) = client.get(format!("{}/healthz", server.base)).send().await {
-                if resp.status() == StatusCode::OK {
-                    break;
-                }
-            }
+        while !ready().await {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "shutter serve did not become healthy: {}",
-                server.log()
+                "{what}: {}",
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        server
     }
 
     /// A `TestApp`-like view for the request helpers: same base URL, a fresh client.
