@@ -32,7 +32,7 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// A recorder made by `build_recorder` keeps every histogram sample until the next render or
 /// upkeep: on a server nobody scrapes, memory would grow with every request. A thread (the
-/// recorder may be installed outside any runtime) folds them in every few seconds.
+/// recorder may be installed outside any runtime) folds them in every second.
 fn spawn_upkeep(handle: PrometheusHandle) {
     let spawned = std::thread::Builder::new()
         .name("metrics-upkeep".into())

@@ -14,26 +14,33 @@ use std::time::Duration;
 /// while it does (1–2 ms in all during the soak), so every 10 s costs nothing measurable.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
-/// Starts a thread that trims the allocator every [`TRIM_EVERY`] for the life of the process
-/// (nothing to do off glibc: other allocators return freed memory themselves).
+/// Starts a thread that trims the allocator every [`TRIM_EVERY`] for the life of the process,
+/// once however many servers the process runs (nothing to do off glibc: other allocators
+/// return freed memory themselves).
 pub fn spawn_trimmer() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let spawned = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .spawn(|| loop {
-                std::thread::sleep(TRIM_EVERY);
-                let started = std::time::Instant::now();
-                let released = trim();
-                tracing::trace!(
-                    released,
-                    took_us = started.elapsed().as_micros() as u64,
-                    "allocator trimmed"
-                );
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the allocator trimming thread; freed memory stays with the allocator");
-        }
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        STARTED.call_once(start_trimmer);
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn start_trimmer() {
+    let spawned = std::thread::Builder::new()
+        .name("malloc-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(TRIM_EVERY);
+            let started = std::time::Instant::now();
+            let released = trim();
+            tracing::trace!(
+                released,
+                took_us = started.elapsed().as_micros() as u64,
+                "allocator trimmed"
+            );
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the allocator trimming thread; freed memory stays with the allocator");
     }
 }
 
