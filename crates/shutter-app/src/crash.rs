@@ -30,17 +30,20 @@ pub const PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Waits [`PAUSE`] here if `SHUTTER_PAUSE_AT` is `point`.
 pub(crate) async fn pause(point: &str) {
     static AT: OnceLock<Option<String>> = OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("SHUTTER_PAUSE_AT").ok());
-    if at.as_deref() == Some(point) {
+    if names(&AT, "SHUTTER_PAUSE_AT", point) {
         tokio::time::sleep(PAUSE).await;
     }
+}
+
+/// Whether the environment variable `var` (read once into `at`) names `point`.
+fn names(at: &OnceLock<Option<String>>, var: &str, point: &str) -> bool {
+    at.get_or_init(|| std::env::var(var).ok()).as_deref() == Some(point)
 }
 
 /// Kills the process here if `SHUTTER_KILL_AT` is `point`.
 pub(crate) fn point(point: &str) {
     static AT: OnceLock<Option<String>> = OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("SHUTTER_KILL_AT").ok());
-    if at.as_deref() != Some(point) {
+    if !names(&AT, "SHUTTER_KILL_AT", point) {
         return;
     }
     tracing::warn!(point, "SHUTTER_KILL_AT: the process kills itself");

@@ -192,14 +192,7 @@ async fn a_tus_upload_killed_between_its_last_byte_and_its_record_completes() {
         let metadata = tus_metadata(&[("filename", "crash.bin"), ("sha256", &sha256_hex(&bytes))]);
         let (url, id) = tus_create_on(&api.client, &api.base, &token, bytes.len(), &metadata).await;
         let patch = |offset: usize| {
-            api.client
-                .patch(&url)
-                .bearer_auth(&token)
-                .header("Tus-Resumable", TUS)
-                .header("Content-Type", "application/offset+octet-stream")
-                .header("Upload-Offset", offset.to_string())
-                .body(bytes[offset..].to_vec())
-                .send()
+            tus_patch_on(&api.client, &url, &token, offset, bytes[offset..].to_vec()).send()
         };
         let cut = patch(0).await;
         assert!(
@@ -388,16 +381,8 @@ async fn a_patch_at_the_offset_another_patch_is_writing_at_is_refused() {
     let other = pseudo_random(HALF, 6);
     let metadata = tus_metadata(&[("filename", "race.bin")]);
     let (url, id) = tus_create_on(&api.client, &api.base, &token, bytes.len(), &metadata).await;
-    let patch = |offset: usize, body: Vec<u8>| {
-        api.client
-            .patch(&url)
-            .bearer_auth(&token)
-            .header("Tus-Resumable", TUS)
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Offset", offset.to_string())
-            .body(body)
-            .send()
-    };
+    let patch =
+        |offset: usize, body: Vec<u8>| tus_patch_on(&api.client, &url, &token, offset, body).send();
     let first = patch(0, bytes[..HALF].to_vec());
     let second = async {
         tokio::time::sleep(shutter_app::crash::PAUSE / 2).await;

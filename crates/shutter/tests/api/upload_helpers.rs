@@ -275,6 +275,24 @@ pub async fn tus_create_on(
     (url, id)
 }
 
+/// A tus `PATCH` of `body` at `offset` to `url` (for servers without a `TestApp`); sending
+/// it is left to the caller, who may expect the server to die before answering.
+pub fn tus_patch_on(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    offset: usize,
+    body: Vec<u8>,
+) -> RequestBuilder {
+    client
+        .patch(url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", TUS)
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string())
+        .body(body)
+}
+
 /// tus `Upload-Metadata` from pairs.
 pub fn tus_metadata(pairs: &[(&str, &str)]) -> String {
     pairs
