@@ -1,11 +1,34 @@
 //! Backend conformance for the `BlobStore` port, after arrow-rs object_store's
 //! `integration.rs`: one set of scenarios (`scenarios`), each a `pub async fn` taking the
-//! store, run against every adapter on a fresh, empty store. The local directory always
-//! runs; an S3 backend joins the macro when it exists.
+//! store, run against every adapter on a fresh, empty store: `local::<scenario>` on a temp
+//! directory, `s3::<scenario>` on a new bucket of the S3 server that `SHUTTER_TEST_S3_ENDPOINT`
+//! names (with `SHUTTER_TEST_S3_ACCESS_KEY` and `SHUTTER_TEST_S3_SECRET_KEY`). Without that
+//! variable the S3 tests fail: they never pass by skipping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// Declares one test per scenario and backend: `local::<scenario>`.
+/// The S3 server the tests run against, from the environment, and a fresh bucket on it.
+async fn s3_store() -> shutter_blob::S3BlobStore {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: the S3 conformance tests need an S3 server (.ci/run starts s3s-fs)")
+        })
+    };
+    let config = shutter_core::config::S3StorageConfig {
+        endpoint: Some(var("SHUTTER_TEST_S3_ENDPOINT")),
+        bucket: Some(format!("conformance-{}", shutter_core::Id::new().as_uuid().simple())),
+        region: Some("us-east-1".into()),
+        access_key: Some(var("SHUTTER_TEST_S3_ACCESS_KEY")),
+        secret_key: Some(var("SHUTTER_TEST_S3_SECRET_KEY")),
+        session_token: None,
+        path_style: true,
+    };
+    let store = shutter_blob::S3BlobStore::new(&config).expect("the S3 store configures");
+    store.create_bucket().await.expect("the bucket is created");
+    store
+}
+
+/// Declares one test per scenario and backend: `local::<scenario>` and `s3::<scenario>`.
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {
         mod local {
@@ -15,6 +38,15 @@ macro_rules! conformance {
                     let dir = tempfile::tempdir().expect("a temp dir");
                     let store = shutter_blob::LocalBlobStore::new(dir.path().join("blobs"))
                         .expect("the store opens");
+                    crate::scenarios::$scenario(&store).await;
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let store = crate::s3_store().await;
                     crate::scenarios::$scenario(&store).await;
                 }
             )*

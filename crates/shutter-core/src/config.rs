@@ -138,6 +138,9 @@ impl Config {
         if self.jobs.lease.0 < Duration::from_millis(300) {
             return Err(ConfigError::new("jobs.lease", "must be at least 300ms"));
         }
+        if self.storage.backend == StorageBackend::S3 {
+            self.storage.s3.validate()?;
+        }
         if self.storage.sweep_interval.0.is_zero() {
             return Err(ConfigError::new(
                 "storage.sweep_interval",
@@ -378,6 +381,9 @@ pub struct LocalStorageConfig {
     pub path: Option<PathBuf>,
 }
 
+/// An S3-compatible bucket. Unset keys fall back to the standard AWS environment variables
+/// ([`S3StorageConfig::fill_from_env`]), then to AWS's own defaults (region `us-east-1`,
+/// endpoint `https://s3.<region>.amazonaws.com`, virtual-hosted-style URLs).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3StorageConfig {
@@ -386,7 +392,68 @@ pub struct S3StorageConfig {
     pub region: Option<String>,
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
+    /// Temporary credentials' session token (`AWS_SESSION_TOKEN`).
+    pub session_token: Option<String>,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key` (MinIO, Garage
+    /// and most self-hosted stores want this).
     pub path_style: bool,
+}
+
+impl S3StorageConfig {
+    /// Fills the keys the configuration leaves unset from the AWS variables every S3 tool
+    /// reads: `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, `AWS_REGION` or
+    /// `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+    pub fn fill_from_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| env(name).filter(|v| !v.trim().is_empty()))
+        };
+        let fills: [(&mut Option<String>, &[&str]); 5] = [
+            (&mut self.endpoint, &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]),
+            (&mut self.region, &["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            (&mut self.access_key, &["AWS_ACCESS_KEY_ID"]),
+            (&mut self.secret_key, &["AWS_SECRET_ACCESS_KEY"]),
+            (&mut self.session_token, &["AWS_SESSION_TOKEN"]),
+        ];
+        for (slot, names) in fills {
+            if slot.is_none() {
+                *slot = first(names);
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+        if blank(&self.bucket) {
+            return Err(ConfigError::new(
+                "storage.s3.bucket",
+                "must be set when storage.backend is s3",
+            ));
+        }
+        for (key, value, env) in [
+            ("access_key", &self.access_key, "AWS_ACCESS_KEY_ID"),
+            ("secret_key", &self.secret_key, "AWS_SECRET_ACCESS_KEY"),
+        ] {
+            if blank(value) {
+                return Err(ConfigError::new(
+                    format!("storage.s3.{key}"),
+                    format!("must be set (or {env}) when storage.backend is s3"),
+                ));
+            }
+        }
+        if let Some(endpoint) = &self.endpoint {
+            let scheme_ok = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            let host = endpoint.split_once("://").map_or("", |(_, rest)| rest);
+            if !scheme_ok || host.trim_matches('/').is_empty() {
+                return Err(ConfigError::new(
+                    "storage.s3.endpoint",
+                    format!("{endpoint:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

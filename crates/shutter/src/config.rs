@@ -42,9 +42,13 @@ pub fn load(file: Option<&Path>) -> Result<Config, InvalidConfig> {
         }
     }
     figment = figment.merge(Env::prefixed("SHUTTER_").split("__"));
-    let config: Config = figment
+    let mut config: Config = figment
         .extract()
         .map_err(|e| InvalidConfig(format!("invalid configuration: {}", describe(e))))?;
+    config
+        .storage
+        .s3
+        .fill_from_env(|name| std::env::var(name).ok());
     config
         .validate()
         .map_err(|e| InvalidConfig(e.to_string()))?;

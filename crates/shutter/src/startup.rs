@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use shutter_app::events::InProcessEventBus;
-use shutter_app::ports::{Repo, SystemClock};
+use shutter_app::ports::{BlobStore, Repo, SystemClock};
 use shutter_app::rate_limit::InProcessRateLimiter;
 use shutter_app::{Deps, Shutter};
 use shutter_core::config::{Config, StorageBackend};
@@ -27,18 +27,31 @@ pub async fn open_repo(config: &Config) -> anyhow::Result<Arc<dyn Repo>> {
     Ok(open_database(config).await?.repo())
 }
 
+/// The object store the configuration names.
+pub fn open_blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    Ok(match config.storage.backend {
+        StorageBackend::Local => {
+            let root = config
+                .storage
+                .local
+                .path
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("blobs"));
+            Arc::new(shutter_blob::LocalBlobStore::new(root).context("opening the blob directory")?)
+        }
+        StorageBackend::S3 => Arc::new(
+            shutter_blob::S3BlobStore::new(&config.storage.s3)
+                .context("configuring the S3 bucket")?,
+        ),
+    })
+}
+
 /// The use cases over the adapters the configuration names.
 pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
     let db = open_database(&config).await?;
     let jwt_secret = crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
     let url_secret = crate::secrets::load_or_create(&config.data_dir, "url_signing.key")?;
-    let blobs = match config.storage.backend {
-        StorageBackend::Local => {
-            let root = config.storage.local.path.clone().unwrap_or_else(|| config.data_dir.join("blobs"));
-            Arc::new(shutter_blob::LocalBlobStore::new(root).context("opening the blob directory")?)
-        }
-        StorageBackend::S3 => anyhow::bail!("invalid configuration: storage.backend: s3 is not supported by this build yet; use local"),
-    };
+    let blobs = open_blob_store(&config)?;
     let clock = Arc::new(SystemClock);
     Ok(Arc::new(Shutter::new(Deps {
         repo: db.repo(),
