@@ -637,6 +637,28 @@ pub struct UploadTicketDto {
     pub expires_at: String,
     /// tus 1.0.0 endpoint of the same file (with `Authorization: Bearer`).
     pub tus_url: String,
+    /// On S3 storage, for files of `storage.multipart_threshold` or more: `PUT` each part to
+    /// its URL, then `POST` the parts' ETags to `complete_url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartTicketDto>,
+}
+
+/// A multipart upload straight to the bucket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MultipartTicketDto {
+    /// Every part but the last has exactly this many bytes.
+    pub part_size: u64,
+    pub parts: Vec<MultipartPartDto>,
+    /// `POST {parts: [{number, etag}]}` here once every part is uploaded.
+    pub complete_url: String,
+}
+
+/// One part to upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MultipartPartDto {
+    pub number: u32,
+    /// Presigned `PUT` URL of the part.
+    pub url: String,
 }
 
 impl From<shutter_app::files::UploadTicket> for UploadTicketDto {
@@ -648,10 +670,19 @@ impl From<shutter_app::files::UploadTicket> for UploadTicketDto {
             headers: t
                 .headers
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
                 .collect(),
             expires_at: t.expires_at.to_string(),
             tus_url: t.tus_url,
+            multipart: t.multipart.map(|m| MultipartTicketDto {
+                part_size: m.part_size,
+                parts: m
+                    .parts
+                    .into_iter()
+                    .map(|(number, url)| MultipartPartDto { number, url })
+                    .collect(),
+                complete_url: m.complete_url,
+            }),
         }
     }
 }

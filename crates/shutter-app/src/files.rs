@@ -32,10 +32,21 @@ pub struct UploadTicket {
     pub method: &'static str,
     pub url: String,
     /// Headers the client must send with the bytes.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     pub expires_at: Timestamp,
     /// Resumable alternative (tus 1.0.0, with `Authorization: Bearer`).
     pub tus_url: String,
+    /// On S3 from `storage.multipart_threshold` on: the parts to `PUT`, then `complete_url`.
+    pub multipart: Option<MultipartTicket>,
+}
+
+/// A multipart upload straight to the bucket: each part `PUT` to its URL, then a `POST` of
+/// the parts' ETags to `complete_url`.
+#[derive(Clone, Debug)]
+pub struct MultipartTicket {
+    pub part_size: u64,
+    pub parts: Vec<(u32, String)>,
+    pub complete_url: String,
 }
 
 /// A file with the URLs the viewer may use.
@@ -228,12 +239,43 @@ impl Shutter {
             .pop()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("no file created")))?;
         tracing::info!(file.id = %file.id, user.id = %who.id(), size = file.size, "file created");
-        let ticket = self.upload_ticket(&file);
+        let ticket = self.upload_ticket(&file).await?;
         Ok((self.file_view(file), ticket))
     }
 
-    pub fn upload_ticket(&self, file: &FileRecord) -> UploadTicket {
+    /// Where the file's bytes go: straight to the object store when it takes uploads itself
+    /// (S3: a presigned `PUT`, or a multipart upload from `storage.multipart_threshold` on,
+    /// then `complete`), else a presigned `PUT` to Shutter. tus goes through Shutter always.
+    pub async fn upload_ticket(&self, file: &FileRecord) -> AppResult<UploadTicket> {
         let base = self.config.public_url();
+        let tus_url = format!("{base}/v1/tus/{}", file.id);
+        let ttl_secs = (file.upload_expires_at.millis() - self.clock.now().millis()).max(0) / 1000;
+        let direct = self
+            .blobs
+            .direct_upload(
+                &blob_key(file.id),
+                file.size,
+                &file.content_type,
+                std::time::Duration::from_secs(ttl_secs.max(1) as u64),
+                self.config.storage.multipart_threshold.0,
+            )
+            .await
+            .map_err(crate::uploads::blob_error)?;
+        if let Some(direct) = direct {
+            return Ok(UploadTicket {
+                file_id: file.id,
+                method: "PUT",
+                url: direct.url,
+                headers: direct.headers,
+                expires_at: file.upload_expires_at,
+                tus_url,
+                multipart: direct.multipart.map(|m| MultipartTicket {
+                    part_size: m.part_size,
+                    parts: m.parts,
+                    complete_url: format!("{base}/v1/files/{}/complete", file.id),
+                }),
+            });
+        }
         let expires = file.upload_expires_at.unix_seconds();
         let sig = self.signer.sign(SignedParts {
             method: "PUT",
@@ -242,17 +284,18 @@ impl Shutter {
             size: Some(file.size),
             content_type: Some(&file.content_type),
         });
-        UploadTicket {
+        Ok(UploadTicket {
             file_id: file.id,
             method: "PUT",
             url: format!(
                 "{base}/v1/files/{}/content?expires={expires}&sig={sig}",
                 file.id
             ),
-            headers: vec![("Content-Type", file.content_type.clone())],
+            headers: vec![("Content-Type".to_owned(), file.content_type.clone())],
             expires_at: file.upload_expires_at,
-            tus_url: format!("{base}/v1/tus/{}", file.id),
-        }
+            tus_url,
+            multipart: None,
+        })
     }
 
     /// The file with its download URL when ready: private files get a URL that expires after
@@ -399,6 +442,7 @@ impl Shutter {
         if !own && !public_ready {
             return Err(AppError::not_found("file"));
         }
+        let file = self.with_direct_progress(file).await;
         let mut views = self.file_views(vec![file]).await?;
         views.pop().ok_or_else(|| AppError::not_found("file"))
     }
@@ -433,10 +477,30 @@ impl Shutter {
         }
     }
 
-    /// `POST /v1/files/{id}/complete` on the built-in store: the upload completed with its
-    /// last byte, so this only returns the owner's file (others: as [`Self::owned_file`]).
-    pub async fn complete_upload(&self, who: &Principal, id: Id) -> AppResult<FileView> {
+    /// `POST /v1/files/{id}/complete`. On a store that takes uploads directly (S3) this is
+    /// where they are checked and committed (see [`Self::complete_direct_upload`]); on the
+    /// built-in store the upload completed with its last byte, so this only returns the
+    /// owner's file (others: as [`Self::owned_file`]).
+    pub async fn complete_upload(
+        &self,
+        who: &Principal,
+        id: Id,
+        parts: Option<Vec<(u32, String)>>,
+    ) -> AppResult<FileView> {
         let file = self.owned_file(who, id).await?;
+        let file = if file.status.is_open() && self.takes_direct_uploads() {
+            self.complete_direct_upload(file, parts).await?
+        } else if file.status == FileStatus::Failed {
+            let why = file.failure.as_ref().map_or_else(String::new, |f| {
+                format!(": {} ({})", f.code.as_str(), f.detail)
+            });
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                format!("the upload failed{why}"),
+            ));
+        } else {
+            file
+        };
         let mut views = self.file_views(vec![file]).await?;
         views.pop().ok_or_else(|| AppError::not_found("file"))
     }

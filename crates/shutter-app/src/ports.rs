@@ -455,9 +455,86 @@ pub trait PartialWriter: Send {
     async fn sync(&mut self) -> BlobResult<u64>;
 }
 
+/// Where a client sends an upload's bytes itself, straight to the store (a presigned `PUT`,
+/// or the parts of a multipart upload), instead of through Shutter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectUpload {
+    /// The presigned `PUT` URL of the whole object.
+    pub url: String,
+    /// Headers the client must send with the bytes (they are signed).
+    pub headers: Vec<(String, String)>,
+    /// For large files: a multipart upload, created now, with one presigned URL per part.
+    pub multipart: Option<DirectMultipart>,
+}
+
+/// A multipart upload a client fills part by part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectMultipart {
+    /// Every part but the last has exactly this many bytes.
+    pub part_size: u64,
+    /// `(number, presigned PUT URL)`, numbered from 1.
+    pub parts: Vec<(u32, String)>,
+}
+
 /// Object storage addressed by key (`files/<id>`, `files/<id>/<variant>`).
+///
+/// The store also decides how bytes travel: a store that takes uploads and serves downloads
+/// itself (S3) answers [`BlobStore::direct_upload`] and [`BlobStore::presigned_get`]; the
+/// defaults (`None`) mean the bytes go through Shutter, which streams them with the partial
+/// object methods and [`BlobStore::get`].
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// A target for the client to upload `files/<id>`'s `size` bytes of `content_type` to
+    /// directly, valid for `ttl`; a multipart upload when `size` is at least
+    /// `multipart_threshold`. `None`: the bytes go through Shutter.
+    /// Whether [`BlobStore::direct_upload`] gives targets (then `complete` checks uploads).
+    fn takes_direct_uploads(&self) -> bool {
+        false
+    }
+
+    async fn direct_upload(
+        &self,
+        _key: &str,
+        _size: u64,
+        _content_type: &str,
+        _ttl: std::time::Duration,
+        _multipart_threshold: u64,
+    ) -> BlobResult<Option<DirectUpload>> {
+        Ok(None)
+    }
+
+    /// Makes the bytes a client sent to its [`DirectUpload`] the key's partial object
+    /// (completing the multipart upload with `parts`, `(number, etag)`, or with the parts
+    /// the store lists when `None`), so that they are checked and committed like bytes that
+    /// came through Shutter. The direct target's own copy goes: what is checked can no
+    /// longer be replaced through a URL that is still valid. `NotFound`: no (complete) bytes
+    /// have arrived.
+    async fn take_direct_upload(
+        &self,
+        _key: &str,
+        _parts: Option<Vec<(u32, String)>>,
+    ) -> BlobResult<()> {
+        Err(BlobError::NotFound)
+    }
+
+    /// How many bytes of a direct upload have arrived so far (the parts a multipart upload
+    /// lists), if the store can tell.
+    async fn direct_upload_progress(&self, _key: &str) -> BlobResult<Option<u64>> {
+        Ok(None)
+    }
+
+    /// A URL that serves the object straight from the store for `ttl`, with these
+    /// `Content-Type` and `Content-Disposition`; `None`: Shutter serves it.
+    fn presigned_get(
+        &self,
+        _key: &str,
+        _ttl: std::time::Duration,
+        _content_type: &str,
+        _content_disposition: &str,
+    ) -> Option<String> {
+        None
+    }
+
     /// Opens the key's partial object for appending at `offset`, creating it when `offset` is
     /// 0; bytes past `offset` (written but not acknowledged before a crash) are cut off.
     /// `NotFound` when `offset` > 0 and the partial object is shorter than `offset`.

@@ -134,7 +134,10 @@ impl Shutter {
                 .await
                 .map_err(|e| AppError::internal(anyhow::anyhow!(e.message)))?;
         }
-        let uploads = files.iter().map(|f| self.upload_ticket(f)).collect();
+        let mut uploads = Vec::with_capacity(files.len());
+        for file in &files {
+            uploads.push(self.upload_ticket(file).await?);
+        }
         if post.status == PostStatus::Published {
             self.after_publish(post.id).await;
         }

@@ -7,8 +7,18 @@
 //! files/<id>/original                  files/<id>
 //! files/<id>/variants/<variant>        files/<id>/<variant>
 //! uploads/<id>/<start offset, 20 digits>   the upload of files/<id> in progress, in chunks
+//! direct/<id>/object                   where a client's presigned PUT or multipart upload lands
+//! direct/<id>/multipart                the id of that multipart upload, while it is open
 //! shutter-ping/<random>                a readiness probe, removed at once
 //! ```
+//!
+//! **Direct uploads.** A ticket on S3 is a presigned `PUT` of `direct/<id>/object` (its
+//! `Content-Type` and `Content-Length` signed) or, from `storage.multipart_threshold` on, a
+//! multipart upload of that key created at ticket time with a presigned URL per part. On
+//! `complete` the bytes are copied inside the store into the upload's chunk slot
+//! (`uploads/<id>/…0`) and the direct object deleted; the checks then read the chunk and the
+//! commit copies it to `files/<id>/original`. A `PUT` through the ticket's URL, valid until
+//! it expires, can only ever write `direct/<id>/object` again, never the checked bytes.
 //!
 //! (`files/<id>` is never an object itself: a store that maps keys to paths, as s3s-fs and
 //! MinIO on a plain disk do, could not then hold `files/<id>/…` beside it.)
@@ -37,7 +47,10 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use rusty_s3::actions::{ListObjectsV2, ListObjectsV2Response, ObjectIdentifier};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
-use shutter_app::ports::{BlobError, BlobRead, BlobResult, BlobStore, ByteStream, PartialWriter};
+use shutter_app::ports::{
+    BlobError, BlobRead, BlobResult, BlobStore, ByteStream, DirectMultipart, DirectUpload,
+    PartialWriter,
+};
 use shutter_core::config::S3StorageConfig;
 use shutter_core::{Id, Timestamp};
 
@@ -53,6 +66,7 @@ const REQUEST_TTL: Duration = Duration::from_secs(300);
 const DELETE_BATCH: usize = 1000;
 const FILES: &str = "files/";
 const UPLOADS: &str = "uploads/";
+const DIRECT: &str = "direct/";
 const PING: &str = "shutter-ping/";
 
 /// Where the store is and who Shutter is to it, resolved from `storage.s3.*` (see
@@ -175,6 +189,97 @@ impl S3BlobStore {
         }
     }
 
+    fn direct_key(id: Id) -> String {
+        format!("{DIRECT}{id}/object")
+    }
+
+    fn direct_marker_key(id: Id) -> String {
+        format!("{DIRECT}{id}/multipart")
+    }
+
+    /// A small object's bytes as text.
+    async fn get_text(&self, key: &str) -> BlobResult<String> {
+        let url = self
+            .inner
+            .bucket
+            .get_object(Some(&self.inner.credentials), key)
+            .sign(REQUEST_TTL);
+        self.send_for_text("reading an object", self.inner.http.get(url))
+            .await
+    }
+
+    /// The parts of an open multipart upload, `(number, size, etag)`, in order.
+    async fn list_parts(&self, key: &str, upload_id: &str) -> BlobResult<Vec<(u32, u64, String)>> {
+        let mut parts = Vec::new();
+        let mut marker: Option<u16> = None;
+        loop {
+            let mut action =
+                self.inner
+                    .bucket
+                    .list_parts(Some(&self.inner.credentials), key, upload_id);
+            if let Some(marker) = marker {
+                action.set_part_number_marker(marker);
+            }
+            let url = action.sign(REQUEST_TTL);
+            let text = self
+                .send_for_text("listing the parts of an upload", self.inner.http.get(url))
+                .await?;
+            // Read by hand: some stores leave out elements (an ETag) that rusty-s3's parser
+            // requires.
+            let before = parts.len();
+            for block in text.split("<Part>").skip(1) {
+                let block = block.split("</Part>").next().unwrap_or_default();
+                let number = xml_value(block, "PartNumber").and_then(|n| n.trim().parse().ok());
+                let size = xml_value(block, "Size").and_then(|n| n.trim().parse().ok());
+                let (Some(number), Some(size)) = (number, size) else {
+                    return Err(BlobError::Other(anyhow::anyhow!(
+                        "unreadable part listing: {}",
+                        excerpt(&text)
+                    )));
+                };
+                parts.push((number, size, xml_value(block, "ETag").unwrap_or_default()));
+            }
+            let truncated = xml_value(&text, "IsTruncated").is_some_and(|t| t.trim() == "true");
+            let next = xml_value(&text, "NextPartNumberMarker").and_then(|n| n.trim().parse().ok());
+            match next {
+                Some(next) if truncated && parts.len() > before && Some(next) != marker => {
+                    marker = Some(next)
+                }
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        Ok(parts)
+    }
+
+    /// Aborts a ticket's multipart upload that was never completed (the store would keep its
+    /// parts, unlisted, for ever), then forgets it.
+    async fn abort_direct_multipart(&self, id: Id) -> BlobResult<()> {
+        let marker = Self::direct_marker_key(id);
+        let upload_id = match self.get_text(&marker).await {
+            Ok(upload_id) => upload_id,
+            Err(BlobError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let url = self
+            .inner
+            .bucket
+            .abort_multipart_upload(
+                Some(&self.inner.credentials),
+                &Self::direct_key(id),
+                upload_id.trim(),
+            )
+            .sign(REQUEST_TTL);
+        match self
+            .send("aborting a multipart upload", self.inner.http.delete(url))
+            .await
+        {
+            Ok(_) | Err(BlobError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        self.delete_object(&marker).await
+    }
+
     fn chunk_key(id: Id, start: u64) -> String {
         format!("{UPLOADS}{id}/{start:020}")
     }
@@ -206,20 +311,31 @@ impl S3BlobStore {
 
     /// A response whose body is read whole (small XML answers), checked for the error that
     /// copies and multipart completions may send with a 200.
-    async fn send_for_text(&self, what: &str, request: reqwest::RequestBuilder) -> BlobResult<String> {
+    async fn send_for_text(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> BlobResult<String> {
         let response = self.send(what, request).await?;
         let text = response
             .text()
             .await
             .map_err(|e| BlobError::Unavailable(anyhow::Error::new(e).context(what.to_owned())))?;
         if text.contains("<Error>") {
-            return Err(classify(reqwest::StatusCode::INTERNAL_SERVER_ERROR, &text, what));
+            return Err(classify(
+                reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                &text,
+                what,
+            ));
         }
         Ok(text)
     }
 
     /// Every object under `prefix`, in key order, page by page.
-    async fn list(&self, prefix: &str) -> BlobResult<Vec<rusty_s3::actions::list_objects_v2::ListObjectsContent>> {
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> BlobResult<Vec<rusty_s3::actions::list_objects_v2::ListObjectsContent>> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -235,9 +351,8 @@ impl S3BlobStore {
             let text = self
                 .send_for_text("listing objects", self.inner.http.get(url))
                 .await?;
-            let page = ListObjectsV2::parse_response(&text).map_err(|e| {
-                BlobError::Other(anyhow::anyhow!("unreadable object listing: {e}"))
-            })?;
+            let page = ListObjectsV2::parse_response(&text)
+                .map_err(|e| BlobError::Other(anyhow::anyhow!("unreadable object listing: {e}")))?;
             let ListObjectsV2Response {
                 contents,
                 next_continuation_token,
@@ -360,7 +475,10 @@ impl S3BlobStore {
             .bucket
             .delete_object(Some(&self.inner.credentials), key)
             .sign(REQUEST_TTL);
-        match self.send("deleting an object", self.inner.http.delete(url)).await {
+        match self
+            .send("deleting an object", self.inner.http.delete(url))
+            .await
+        {
             Ok(_) | Err(BlobError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
@@ -373,8 +491,10 @@ impl S3BlobStore {
                 self.delete_object(key).await?;
                 continue;
             }
-            let objects: Vec<ObjectIdentifier> =
-                batch.iter().map(|k| ObjectIdentifier::new(k.clone())).collect();
+            let objects: Vec<ObjectIdentifier> = batch
+                .iter()
+                .map(|k| ObjectIdentifier::new(k.clone()))
+                .collect();
             let action = self
                 .inner
                 .bucket
@@ -397,7 +517,12 @@ impl S3BlobStore {
 
     /// Everything under a prefix, gone.
     async fn delete_prefix(&self, prefix: &str) -> BlobResult<()> {
-        let keys = self.list(prefix).await?.into_iter().map(|o| o.key).collect();
+        let keys = self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         self.delete_keys(keys).await
     }
 
@@ -408,12 +533,17 @@ impl S3BlobStore {
             .bucket
             .put_object(Some(&self.inner.credentials), target);
         let copy_source = self.copy_source(source);
-        action.headers_mut().insert("x-amz-copy-source", copy_source);
+        action
+            .headers_mut()
+            .insert("x-amz-copy-source", copy_source);
         let url = action.sign(REQUEST_TTL);
         let copy_source = self.copy_source(source);
         self.send_for_text(
             "copying an object",
-            self.inner.http.put(url).header("x-amz-copy-source", copy_source),
+            self.inner
+                .http
+                .put(url)
+                .header("x-amz-copy-source", copy_source),
         )
         .await
         .map(drop)
@@ -491,7 +621,9 @@ impl S3BlobStore {
                 number,
                 upload_id,
             );
-            action.headers_mut().insert("x-amz-copy-source", source.clone());
+            action
+                .headers_mut()
+                .insert("x-amz-copy-source", source.clone());
             let url = action.sign(REQUEST_TTL);
             let text = self
                 .send_for_text(
@@ -500,7 +632,10 @@ impl S3BlobStore {
                 )
                 .await?;
             let etag = xml_value(&text, "ETag").ok_or_else(|| {
-                BlobError::Other(anyhow::anyhow!("a part copy without an ETag: {}", excerpt(&text)))
+                BlobError::Other(anyhow::anyhow!(
+                    "a part copy without an ETag: {}",
+                    excerpt(&text)
+                ))
             })?;
             etags.push(etag);
         }
@@ -512,16 +647,193 @@ type Response = reqwest::Response;
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    fn takes_direct_uploads(&self) -> bool {
+        true
+    }
+
+    async fn direct_upload(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        ttl: Duration,
+        multipart_threshold: u64,
+    ) -> BlobResult<Option<DirectUpload>> {
+        let id = Self::upload_id(key)?;
+        let target = Self::direct_key(id);
+        let mut put = self
+            .inner
+            .bucket
+            .put_object(Some(&self.inner.credentials), &target);
+        put.headers_mut()
+            .insert("content-type", content_type.to_owned());
+        put.headers_mut().insert("content-length", size.to_string());
+        let url = put.sign(ttl).to_string();
+        let headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+        if size < multipart_threshold.max(1) {
+            return Ok(Some(DirectUpload {
+                url,
+                headers,
+                multipart: None,
+            }));
+        }
+        // At most 10 000 parts (S3's limit), each at least a part's minimum.
+        let part_size = (PART_SIZE as u64).max(size.div_ceil(10_000));
+        let count = size.div_ceil(part_size).max(1);
+        let create = self
+            .inner
+            .bucket
+            .create_multipart_upload(Some(&self.inner.credentials), &target)
+            .sign(REQUEST_TTL);
+        let text = self
+            .send_for_text(
+                "starting a multipart upload",
+                self.inner
+                    .http
+                    .post(create)
+                    .header(reqwest::header::CONTENT_TYPE, content_type),
+            )
+            .await?;
+        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
+            .map_err(|e| BlobError::Other(anyhow::anyhow!("unreadable multipart upload: {e}")))?;
+        let upload_id = created.upload_id().to_owned();
+        self.put_object(&Self::direct_marker_key(id), Bytes::from(upload_id.clone()))
+            .await?;
+        let mut parts = Vec::new();
+        for number in 1..=count {
+            let number = u16::try_from(number)
+                .map_err(|_| BlobError::Other(anyhow::anyhow!("more than 65535 parts")))?;
+            let url = self
+                .inner
+                .bucket
+                .upload_part(Some(&self.inner.credentials), &target, number, &upload_id)
+                .sign(ttl);
+            parts.push((u32::from(number), url.to_string()));
+        }
+        Ok(Some(DirectUpload {
+            url,
+            headers,
+            multipart: Some(DirectMultipart { part_size, parts }),
+        }))
+    }
+
+    async fn take_direct_upload(
+        &self,
+        key: &str,
+        parts: Option<Vec<(u32, String)>>,
+    ) -> BlobResult<()> {
+        let id = Self::upload_id(key)?;
+        let target = Self::direct_key(id);
+        let marker = Self::direct_marker_key(id);
+        match self.get_text(&marker).await {
+            Ok(upload_id) => {
+                let mut etags: Vec<(u32, String)> = match parts {
+                    Some(parts) => parts,
+                    None => self
+                        .list_parts(&target, &upload_id)
+                        .await?
+                        .into_iter()
+                        .map(|(number, _, etag)| (number, etag))
+                        .collect(),
+                };
+                etags.sort_by_key(|p| p.0);
+                let numbered = etags.iter().enumerate().all(|(i, p)| p.0 as usize == i + 1);
+                if etags.is_empty() || !numbered {
+                    return Err(BlobError::NotFound);
+                }
+                let action = self.inner.bucket.complete_multipart_upload(
+                    Some(&self.inner.credentials),
+                    &target,
+                    &upload_id,
+                    etags.iter().map(|p| p.1.as_str()),
+                );
+                let url = action.sign(REQUEST_TTL);
+                let body = action.body();
+                match self
+                    .send_for_text(
+                        "completing a multipart upload",
+                        self.inner.http.post(url).body(body),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    // Parts missing, too small or not as listed: the bytes are not all there.
+                    Err(BlobError::Other(e)) if is_incomplete_upload(&e) => {
+                        return Err(BlobError::NotFound)
+                    }
+                    Err(e) => return Err(e),
+                }
+                self.delete_object(&marker).await?;
+            }
+            Err(BlobError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        self.head_len(&target).await?;
+        self.discard_partial(key).await?;
+        self.copy_object(&target, &Self::chunk_key(id, 0)).await?;
+        self.delete_object(&target).await
+    }
+
+    async fn direct_upload_progress(&self, key: &str) -> BlobResult<Option<u64>> {
+        let id = Self::upload_id(key)?;
+        let target = Self::direct_key(id);
+        match self.get_text(&Self::direct_marker_key(id)).await {
+            Ok(upload_id) => match self.list_parts(&target, &upload_id).await {
+                Ok(parts) => Ok(Some(parts.iter().map(|p| p.1).sum())),
+                Err(BlobError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(BlobError::NotFound) => match self.head_len(&target).await {
+                Ok(len) => Ok(Some(len)),
+                Err(BlobError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    fn presigned_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        content_type: &str,
+        content_disposition: &str,
+    ) -> Option<String> {
+        let key = BlobKey::parse(key).ok()?;
+        let object = Self::object_key(&key);
+        let mut action = self
+            .inner
+            .bucket
+            .get_object(Some(&self.inner.credentials), &object);
+        action
+            .query_mut()
+            .insert("response-content-type", content_type.to_owned());
+        action.query_mut().insert(
+            "response-content-disposition",
+            content_disposition.to_owned(),
+        );
+        Some(action.sign(ttl).to_string())
+    }
+
     async fn open_partial(&self, key: &str, offset: u64) -> BlobResult<Box<dyn PartialWriter>> {
         let id = Self::upload_id(key)?;
         let (chunks, stale) = self.chunks(id).await?;
         if offset == 0 {
-            let mut all: Vec<String> = chunks.iter().map(|c| Self::chunk_key(id, c.start)).collect();
+            let mut all: Vec<String> = chunks
+                .iter()
+                .map(|c| Self::chunk_key(id, c.start))
+                .collect();
             all.extend(stale);
             self.delete_keys(all).await?;
             // An empty first chunk: the upload exists, with no bytes yet.
-            self.put_object(&Self::chunk_key(id, 0), Bytes::new()).await?;
-            return Ok(Box::new(S3PartialWriter::new(self.clone(), id, 0, BytesMut::new())));
+            self.put_object(&Self::chunk_key(id, 0), Bytes::new())
+                .await?;
+            return Ok(Box::new(S3PartialWriter::new(
+                self.clone(),
+                id,
+                0,
+                BytesMut::new(),
+            )));
         }
         let len = chunks.last().map_or(0, Chunk::end);
         if chunks.is_empty() || len < offset {
@@ -560,7 +872,8 @@ impl BlobStore for S3BlobStore {
             }
             if cut {
                 // Atomic in S3: readers see the old chunk or the shorter one.
-                self.put_object(&chunk_key, Bytes::copy_from_slice(&tail)).await?;
+                self.put_object(&chunk_key, Bytes::copy_from_slice(&tail))
+                    .await?;
             }
             if keep_usize < PART_MIN {
                 S3PartialWriter::new(self.clone(), id, chunk.start, tail)
@@ -621,7 +934,10 @@ impl BlobStore for S3BlobStore {
         } else {
             self.assemble(&parts, id, &target).await?;
         }
-        let mut done: Vec<String> = chunks.iter().map(|c| Self::chunk_key(id, c.start)).collect();
+        let mut done: Vec<String> = chunks
+            .iter()
+            .map(|c| Self::chunk_key(id, c.start))
+            .collect();
         done.extend(stale);
         self.delete_keys(done).await
     }
@@ -646,13 +962,16 @@ impl BlobStore for S3BlobStore {
         if key.variant().is_some() {
             return self.delete_object(&Self::object_key(&key)).await;
         }
+        self.abort_direct_multipart(key.id()).await?;
         self.delete_prefix(&format!("{FILES}{}/", key.id())).await?;
-        self.delete_prefix(&format!("{UPLOADS}{}/", key.id())).await
+        self.delete_prefix(&format!("{UPLOADS}{}/", key.id()))
+            .await?;
+        self.delete_prefix(&format!("{DIRECT}{}/", key.id())).await
     }
 
     async fn list_file_ids(&self) -> BlobResult<Vec<(Id, Timestamp)>> {
         let mut newest: std::collections::HashMap<Id, Timestamp> = Default::default();
-        for prefix in [FILES, UPLOADS] {
+        for prefix in [FILES, UPLOADS, DIRECT] {
             for object in self.list(prefix).await? {
                 let id = object.key[prefix.len()..]
                     .split('/')
@@ -776,10 +1095,13 @@ fn classify(status: reqwest::StatusCode, body: &str, what: &str) -> BlobError {
     let error = anyhow::anyhow!("{what}: {status} {code} {}", excerpt(body));
     match code.as_str() {
         "NoSuchKey" | "NoSuchUpload" => return BlobError::NotFound,
-        "NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
-        | "SlowDown" | "ServiceUnavailable" | "InternalError" => {
-            return BlobError::Unavailable(error)
-        }
+        "NoSuchBucket"
+        | "AccessDenied"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "SlowDown"
+        | "ServiceUnavailable"
+        | "InternalError" => return BlobError::Unavailable(error),
         _ => {}
     }
     if status == reqwest::StatusCode::NOT_FOUND && code.is_empty() {
@@ -795,6 +1117,18 @@ fn classify(status: reqwest::StatusCode, body: &str, what: &str) -> BlobError {
     BlobError::Other(error)
 }
 
+fn is_incomplete_upload(e: &anyhow::Error) -> bool {
+    let text = e.to_string();
+    [
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "NoSuchUpload",
+    ]
+    .iter()
+    .any(|code| text.contains(code))
+}
+
 fn is_unsatisfiable_range(e: &anyhow::Error) -> bool {
     let text = e.to_string();
     text.contains("416") || text.contains("InvalidRange")
@@ -806,14 +1140,15 @@ fn xml_value(body: &str, tag: &str) -> Option<String> {
     let close = format!("</{tag}>");
     let start = body.find(&open)? + open.len();
     let end = body[start..].find(&close)? + start;
-    Some(body[start..end].replace("&quot;", "\"").replace("&amp;", "&"))
+    Some(
+        body[start..end]
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&"),
+    )
 }
 
 fn excerpt(text: &str) -> &str {
-    let end = text
-        .char_indices()
-        .nth(300)
-        .map_or(text.len(), |(i, _)| i);
+    let end = text.char_indices().nth(300).map_or(text.len(), |(i, _)| i);
     &text[..end]
 }
 
@@ -827,16 +1162,25 @@ mod tests {
     fn errors_are_told_apart_by_code_and_status() {
         let body = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
         let nf = reqwest::StatusCode::NOT_FOUND;
-        assert!(matches!(classify(nf, &body("NoSuchKey"), "x"), BlobError::NotFound));
+        assert!(matches!(
+            classify(nf, &body("NoSuchKey"), "x"),
+            BlobError::NotFound
+        ));
         assert!(matches!(classify(nf, "", "x"), BlobError::NotFound));
-        assert!(matches!(classify(nf, &body("NoSuchBucket"), "x"), BlobError::Unavailable(_)));
+        assert!(matches!(
+            classify(nf, &body("NoSuchBucket"), "x"),
+            BlobError::Unavailable(_)
+        ));
         let forbidden = reqwest::StatusCode::FORBIDDEN;
         assert!(matches!(
             classify(forbidden, &body("SignatureDoesNotMatch"), "x"),
             BlobError::Unavailable(_)
         ));
         let bad = reqwest::StatusCode::BAD_REQUEST;
-        assert!(matches!(classify(bad, &body("InvalidArgument"), "x"), BlobError::Other(_)));
+        assert!(matches!(
+            classify(bad, &body("InvalidArgument"), "x"),
+            BlobError::Other(_)
+        ));
         let busy = reqwest::StatusCode::SERVICE_UNAVAILABLE;
         assert!(matches!(classify(busy, "", "x"), BlobError::Unavailable(_)));
     }

@@ -219,7 +219,12 @@ pub async fn delete_file(
     params(("id" = String, Path, description = "File id")),
     request_body = Option<CompleteUploadRequest>,
     responses(
-        (status = 200, description = "On the built-in store the upload completes with its last byte; this returns the file", body = FileResponse),
+        (status = 200, description = "The file, `processing` or `ready` once its bytes are checked. On S3 storage this checks and commits what the ticket's URLs uploaded (multipart: completed with `parts`, or with the parts the bucket lists); on the built-in store the upload completed with its last byte and this returns the file", body = FileResponse),
+        (status = 409, description = "conflict: the bytes have not all arrived, or the upload failed", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "upload_expired", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "file_too_large: more bytes arrived than declared", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "checksum_mismatch, content_mismatch, size_mismatch, image_too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "service_unavailable: the object store does not answer", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "forbidden: someone else's public file", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -229,10 +234,16 @@ pub async fn complete_upload(
     PathId(id): PathId,
     RawJson(body): RawJson,
 ) -> ApiResult<Json<FileResponse>> {
-    if let Some(request) = parse_optional_json::<CompleteUploadRequest>(&body)? {
-        request.validate()?;
-    }
-    let view = state.app.complete_upload(&who, id).await?;
+    let parts = match parse_optional_json::<CompleteUploadRequest>(&body)? {
+        Some(request) => {
+            request.validate()?;
+            request
+                .parts
+                .map(|parts| parts.into_iter().map(|p| (p.number, p.etag)).collect())
+        }
+        None => None,
+    };
+    let view = state.app.complete_upload(&who, id, parts).await?;
     Ok(Json(FileResponse { file: view.into() }))
 }
 
@@ -403,6 +414,7 @@ fn content_disposition(inline: bool, filename: &str) -> String {
     responses(
         (status = 200, description = "The bytes, served with the file's own content type", content_type = "*/*"),
         (status = 206, description = "The requested range", content_type = "*/*"),
+        (status = 302, description = "On S3 storage, a private file's bytes: redirected to a presigned URL of the bucket (valid a few minutes), which serves them with the same Content-Type and Content-Disposition and answers Range and If-None-Match itself"),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 403, description = "invalid_signature", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
@@ -474,6 +486,30 @@ pub async fn get_content(
     if matches_etag && !etag.is_empty() {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
+    let (content_type, inline) = match variant {
+        Some(_) => ("image/jpeg".to_owned(), true),
+        None => (file.content_type.clone(), inline_type(&file.content_type)),
+    };
+    let disposition = content_disposition(inline, &file.filename);
+    if let Some(url) = state
+        .app
+        .presigned_content_url(&file, variant, &content_type, &disposition)
+    {
+        // Private bytes on S3 come from the bucket itself, which answers Range and
+        // If-None-Match with its own ETag.
+        let mut response = (StatusCode::FOUND, common).into_response();
+        let h = response.headers_mut();
+        h.remove(header::ETAG);
+        h.remove(header::ACCEPT_RANGES);
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        if let Ok(location) = HeaderValue::from_str(&url) {
+            h.insert(header::LOCATION, location);
+        }
+        return Ok(response);
+    }
     let range = match variant {
         None => {
             let header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -485,10 +521,6 @@ pub async fn get_content(
         Some(_) => None,
     };
     let blob = state.app.open_content(&file, variant, range).await?;
-    let (content_type, inline) = match variant {
-        Some(_) => ("image/jpeg".to_owned(), true),
-        None => (file.content_type.clone(), inline_type(&file.content_type)),
-    };
     let mut response = Response::new(Body::from_stream(blob.stream));
     *response.headers_mut() = common;
     let h = response.headers_mut();
@@ -498,10 +530,7 @@ pub async fn get_content(
         }
     };
     set(header::CONTENT_TYPE, content_type);
-    set(
-        header::CONTENT_DISPOSITION,
-        content_disposition(inline, &file.filename),
-    );
+    set(header::CONTENT_DISPOSITION, disposition);
     match range {
         Some((start, end)) => {
             set(

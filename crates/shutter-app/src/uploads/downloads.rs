@@ -51,6 +51,34 @@ impl Shutter {
         Ok(file)
     }
 
+    /// Where a private file's bytes (or a variant's) may be fetched straight from the object
+    /// store, when it serves them itself (S3): a presigned URL valid for a few minutes at
+    /// most, carrying the `Content-Type` and `Content-Disposition` Shutter would send. Public
+    /// files are served by Shutter at their stable, cacheable URL.
+    pub fn presigned_content_url(
+        &self,
+        file: &FileRecord,
+        variant: Option<&str>,
+        content_type: &str,
+        content_disposition: &str,
+    ) -> Option<String> {
+        if file.visibility != Visibility::Private {
+            return None;
+        }
+        let ttl = self
+            .config
+            .storage
+            .download_url_ttl
+            .get()
+            .min(PRESIGNED_GET_TTL);
+        self.blobs.presigned_get(
+            &content_key(file, variant),
+            ttl,
+            content_type,
+            content_disposition,
+        )
+    }
+
     /// Streams a ready file's bytes (or a variant's), all or `range` (start inclusive, end
     /// exclusive).
     pub async fn open_content(
@@ -59,10 +87,19 @@ impl Shutter {
         variant: Option<&str>,
         range: Option<(u64, u64)>,
     ) -> AppResult<BlobRead> {
-        let key = match variant {
-            Some(v) => format!("{}/{v}", blob_key(file.id)),
-            None => blob_key(file.id),
-        };
-        self.blobs.get(&key, range).await.map_err(blob_error)
+        self.blobs
+            .get(&content_key(file, variant), range)
+            .await
+            .map_err(blob_error)
+    }
+}
+
+/// A redirect to the store is followed at once; its URL need not outlive that by much.
+const PRESIGNED_GET_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn content_key(file: &FileRecord, variant: Option<&str>) -> String {
+    match variant {
+        Some(v) => format!("{}/{v}", blob_key(file.id)),
+        None => blob_key(file.id),
     }
 }

@@ -6,6 +6,7 @@
 //! and orphaned objects).
 
 mod checks;
+mod direct;
 mod downloads;
 mod put;
 mod sweeper;
@@ -150,7 +151,7 @@ enum IngestStop {
     Store(BlobError),
 }
 
-fn blob_error(err: BlobError) -> AppError {
+pub(crate) fn blob_error(err: BlobError) -> AppError {
     match err {
         BlobError::NotFound => AppError::not_found("stored bytes"),
         BlobError::Unavailable(e) => AppError::unavailable(e),

@@ -31,6 +31,7 @@ mod photo_helpers;
 mod photo_hostile;
 mod photo_jobs;
 mod photos;
+mod s3_direct;
 mod tus_client;
 mod tus_protocol;
 mod upload_events;
