@@ -478,9 +478,10 @@ impl Shutter {
     }
 
     /// `POST /v1/files/{id}/complete`. On a store that takes uploads directly (S3) this is
-    /// where they are checked and committed (see [`Self::complete_direct_upload`]); on the
-    /// built-in store the upload completed with its last byte, so this only returns the
-    /// owner's file (others: as [`Self::owned_file`]).
+    /// where an open upload's bytes are checked and committed (see
+    /// [`Self::complete_direct_upload`]); on the built-in store the upload completed with its
+    /// last byte. Either way a file past its upload is returned as it is (a second call, or
+    /// one after a failure, shows the failure); others get [`Self::owned_file`]'s answer.
     pub async fn complete_upload(
         &self,
         who: &Principal,
@@ -488,16 +489,9 @@ impl Shutter {
         parts: Option<Vec<(u32, String)>>,
     ) -> AppResult<FileView> {
         let file = self.owned_file(who, id).await?;
+        // A file past its upload (ready, processing or failed) is returned as it is.
         let file = if file.status.is_open() && self.takes_direct_uploads() {
             self.complete_direct_upload(file, parts).await?
-        } else if file.status == FileStatus::Failed {
-            let why = file.failure.as_ref().map_or_else(String::new, |f| {
-                format!(": {} ({})", f.code.as_str(), f.detail)
-            });
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                format!("the upload failed{why}"),
-            ));
         } else {
             file
         };

@@ -73,6 +73,7 @@ conformance!(
     list_file_ids_finds_objects_variants_and_partials,
     malformed_keys_are_refused,
     large_objects_stream_in_bounded_chunks,
+    resumes_cut_back_anywhere_in_a_large_partial,
 );
 
 mod scenarios {
@@ -501,6 +502,41 @@ mod scenarios {
         assert!(largest <= MAX_CHUNK, "a chunk of {largest} bytes");
 
         store.delete(&key).await.unwrap();
+    }
+
+    /// Resumes at offsets in every kind of place of a partial object of several S3 parts'
+    /// worth (inside its growing tail, inside a full part, on a part boundary): the partial
+    /// is always exactly the acknowledged prefix plus what came after, and commits whole.
+    pub async fn resumes_cut_back_anywhere_in_a_large_partial(store: &dyn BlobStore) {
+        const MIB: usize = 1024 * 1024;
+        let key = file_key(Id::new());
+        let first = pattern(0, 20 * MIB);
+        let mut writer = store.open_partial(&key, 0).await.unwrap();
+        for chunk in first.chunks(MIB) {
+            writer.write(chunk).await.unwrap();
+        }
+        assert_eq!(writer.sync().await.unwrap(), (20 * MIB) as u64);
+        drop(writer);
+
+        let mut expected = first;
+        for (offset, added) in [
+            (17 * MIB + 3, 1000),
+            (10 * MIB + 7, 6 * MIB),
+            (8 * MIB, 0),
+            (3, 5 * MIB + 11),
+        ] {
+            let more: Vec<u8> = pattern(7, added).iter().map(|b| b ^ 0x5a).collect();
+            let len = write_partial(store, &key, offset as u64, &more).await;
+            expected.truncate(offset);
+            expected.extend_from_slice(&more);
+            assert_eq!(len, expected.len() as u64, "resumed at {offset}");
+            assert_eq!(store.partial_len(&key).await.unwrap(), Some(len));
+            let read = store.read_partial(&key).await.unwrap();
+            assert_eq!(read.total_len, len);
+            assert!(collect(read).await == expected, "resumed at {offset}");
+        }
+        store.commit_partial(&key).await.unwrap();
+        assert!(get_all(store, &key).await == expected);
     }
 
     /// Reads a stream to its end, checking every byte against the pattern from `start`;

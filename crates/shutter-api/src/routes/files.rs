@@ -220,7 +220,7 @@ pub async fn delete_file(
     request_body = Option<CompleteUploadRequest>,
     responses(
         (status = 200, description = "The file, `processing` or `ready` once its bytes are checked. On S3 storage this checks and commits what the ticket's URLs uploaded (multipart: completed with `parts`, or with the parts the bucket lists); on the built-in store the upload completed with its last byte and this returns the file", body = FileResponse),
-        (status = 409, description = "conflict: the bytes have not all arrived, or the upload failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "conflict: on S3 storage, the bytes have not all arrived yet", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "upload_expired", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "file_too_large: more bytes arrived than declared", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "checksum_mismatch, content_mismatch, size_mismatch, image_too_large", body = Problem, content_type = "application/problem+json"),

@@ -322,19 +322,11 @@ async fn a_checksum_mismatch_fails_the_file_and_deletes_the_bytes() {
         !stored(&store, &id).await,
         "the bucket keeps nothing of a failed upload"
     );
-    // Completing a failed upload again says why it failed.
-    let body = assert_problem(
-        complete(&app, &token, &id, json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("checksum_mismatch"),
-        "{body}"
+    // Completing a failed upload again answers with the file and why it failed.
+    let again = expect_status(complete(&app, &token, &id, json!({})).await, StatusCode::OK).await;
+    assert_eq!(
+        again["file"]["failure"]["code"], "checksum_mismatch",
+        "{again}"
     );
 }
 
