@@ -129,8 +129,17 @@ impl Shutter {
 
     /// Checks the dependencies a request needs: the database and the blob store answer.
     pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
-        let db = self.repo.ping().await.map_err(|e| e.to_string());
-        let storage = self.blobs.ping().await.map_err(|e| e.to_string());
+        // The whole chain of causes, for the log: "blob store unavailable" alone says little.
+        let db = self
+            .repo
+            .ping()
+            .await
+            .map_err(|e| format!("{:#}", anyhow::Error::new(e)));
+        let storage = self
+            .blobs
+            .ping()
+            .await
+            .map_err(|e| format!("{:#}", anyhow::Error::new(e)));
         vec![("database", db), ("storage", storage)]
     }
 }

@@ -78,6 +78,8 @@ pub struct S3BlobStore {
 
 struct Inner {
     bucket: Bucket,
+    /// The endpoint as configured (or AWS's for the region), for messages.
+    endpoint: String,
     credentials: Credentials,
     http: reqwest::Client,
 }
@@ -113,7 +115,7 @@ impl S3BlobStore {
             Some(endpoint) => endpoint.clone(),
             None => format!("https://s3.{region}.amazonaws.com"),
         };
-        let endpoint: url::Url = endpoint
+        let endpoint_url: url::Url = endpoint
             .parse()
             .with_context(|| format!("storage.s3.endpoint {endpoint:?} is not a URL"))?;
         let bucket_name = config
@@ -125,7 +127,7 @@ impl S3BlobStore {
         } else {
             UrlStyle::VirtualHost
         };
-        let bucket = Bucket::new(endpoint, style, bucket_name, region)
+        let bucket = Bucket::new(endpoint_url, style, bucket_name, region)
             .map_err(|e| anyhow::anyhow!("storage.s3: cannot address the bucket: {e}"))?;
         let (Some(key), Some(secret)) = (&config.access_key, &config.secret_key) else {
             anyhow::bail!("storage.s3.access_key and storage.s3.secret_key must be set");
@@ -142,6 +144,7 @@ impl S3BlobStore {
         Ok(S3BlobStore {
             inner: Arc::new(Inner {
                 bucket,
+                endpoint,
                 credentials,
                 http,
             }),
@@ -151,6 +154,12 @@ impl S3BlobStore {
     /// The bucket's name.
     pub fn bucket(&self) -> &str {
         self.inner.bucket.name()
+    }
+
+    /// The endpoint the bucket is reached at (`storage.s3.endpoint`, or AWS's for the
+    /// region).
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
     }
 
     /// Creates the bucket; one that exists and is ours already is fine. (For tests and
@@ -297,10 +306,7 @@ impl S3BlobStore {
 
     /// Sends a request and turns every failure into a `BlobError` (see [`classify`]).
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> BlobResult<Response> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| BlobError::Unavailable(anyhow::Error::new(e).context(what.to_owned())))?;
+        let response = request.send().await.map_err(|e| transport_error(e, what))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -320,7 +326,7 @@ impl S3BlobStore {
         let text = response
             .text()
             .await
-            .map_err(|e| BlobError::Unavailable(anyhow::Error::new(e).context(what.to_owned())))?;
+            .map_err(|e| transport_error(e, what))?;
         if text.contains("<Error>") {
             return Err(classify(
                 reqwest::StatusCode::INTERNAL_SERVER_ERROR,
@@ -993,14 +999,36 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn ping(&self) -> BlobResult<()> {
+        // Reachable: the bucket answers a listing. A write alone would not tell, as some
+        // stores (s3s-fs) make a missing bucket on the first write to it.
+        let mut action = self
+            .inner
+            .bucket
+            .list_objects_v2(Some(&self.inner.credentials));
+        action.with_prefix(PING);
+        action.with_max_keys(1);
+        let url = action.sign(REQUEST_TTL);
+        match self
+            .send_for_text("listing the bucket", self.inner.http.get(url))
+            .await
+        {
+            Ok(_) => {}
+            Err(e @ (BlobError::NotFound | BlobError::Other(_))) => {
+                return Err(BlobError::Unavailable(
+                    anyhow::Error::new(e)
+                        .context(format!("bucket {} refused a listing", self.bucket())),
+                ))
+            }
+            Err(e) => return Err(e),
+        }
         // Writable is what matters, and only writing tells.
         let probe = format!("{PING}{}", Id::new());
         let written = self.put_object(&probe, Bytes::from_static(b"ping")).await;
         let written = match written {
             // Any answer but "unavailable" means the bucket cannot be used: it is not there,
             // or not ours to write.
-            Err(BlobError::NotFound | BlobError::Other(_)) => Err(BlobError::Unavailable(
-                anyhow::anyhow!("bucket {} refused a write", self.bucket()),
+            Err(e @ (BlobError::NotFound | BlobError::Other(_))) => Err(BlobError::Unavailable(
+                anyhow::Error::new(e).context(format!("bucket {} refused a write", self.bucket())),
             )),
             other => other,
         };
@@ -1085,6 +1113,12 @@ fn empty_range(start: u64, end: u64, total_len: u64) -> BlobResult<BlobRead> {
         stream: Box::pin(futures::stream::empty()),
         total_len,
     })
+}
+
+/// A request that got no answer (or an answer cut off): the store is unavailable. The URL is
+/// left out of the message: presigned, it would carry a signature into the logs.
+fn transport_error(error: reqwest::Error, what: &str) -> BlobError {
+    BlobError::Unavailable(anyhow::Error::new(error.without_url()).context(what.to_owned()))
 }
 
 /// A refusal of the store, by status and S3 error code: a missing object is `NotFound`; a

@@ -33,7 +33,8 @@ pub enum Command {
     Jobs(JobsCommand),
     /// Apply database migrations and exit.
     Migrate,
-    /// Check the configuration, the database and the data directory, then exit.
+    /// Check the configuration, the database, the data directory and the storage (the S3
+    /// bucket answers and takes a write, or the local directory does), then exit.
     Check,
     /// Administrative changes to users.
     #[command(subcommand)]
@@ -122,9 +123,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let repo = crate::startup::open_repo(&config).await?;
             repo.ping().await?;
             crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
+            let storage = crate::startup::check_storage(&config).await?;
             println!("configuration ok");
             println!("database   {} (answers)", redact(&config.database_url()));
             println!("data dir   {}", config.data_dir.display());
+            println!("storage    {storage}");
             println!("listen     {}", config.server.listen);
         }
         Command::Admin(admin) => {

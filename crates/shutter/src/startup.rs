@@ -30,20 +30,58 @@ pub async fn open_repo(config: &Config) -> anyhow::Result<Arc<dyn Repo>> {
 /// The object store the configuration names.
 pub fn open_blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     Ok(match config.storage.backend {
-        StorageBackend::Local => {
-            let root = config
-                .storage
-                .local
-                .path
-                .clone()
-                .unwrap_or_else(|| config.data_dir.join("blobs"));
-            Arc::new(shutter_blob::LocalBlobStore::new(root).context("opening the blob directory")?)
-        }
+        StorageBackend::Local => Arc::new(
+            shutter_blob::LocalBlobStore::new(local_blob_root(config))
+                .context("opening the blob directory")?,
+        ),
         StorageBackend::S3 => Arc::new(
             shutter_blob::S3BlobStore::new(&config.storage.s3)
                 .context("configuring the S3 bucket")?,
         ),
     })
+}
+
+/// Checks that the configured storage can be used (`shutter check`): on S3 the bucket answers
+/// and takes a write, locally the directory does. Returns what was checked, for the report;
+/// the error names the storage and the cause.
+pub async fn check_storage(config: &Config) -> anyhow::Result<String> {
+    let (blobs, what): (Arc<dyn BlobStore>, String) = match config.storage.backend {
+        StorageBackend::Local => {
+            let root = local_blob_root(config);
+            let store = shutter_blob::LocalBlobStore::new(root.clone())
+                .with_context(|| format!("storage: local directory {}", root.display()))?;
+            (
+                Arc::new(store),
+                format!("local directory {}", root.display()),
+            )
+        }
+        StorageBackend::S3 => {
+            let store = shutter_blob::S3BlobStore::new(&config.storage.s3)
+                .context("storage: configuring the S3 bucket")?;
+            let what = format!("s3 bucket {} at {}", store.bucket(), store.endpoint());
+            (Arc::new(store), what)
+        }
+    };
+    blobs
+        .ping()
+        .await
+        .map_err(anyhow::Error::new)
+        .with_context(|| format!("storage: {what} cannot be used"))?;
+    let answers = match config.storage.backend {
+        StorageBackend::Local => "writable",
+        StorageBackend::S3 => "reachable, writable",
+    };
+    Ok(format!("{what} ({answers})"))
+}
+
+/// The directory of the local blob store.
+fn local_blob_root(config: &Config) -> std::path::PathBuf {
+    config
+        .storage
+        .local
+        .path
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("blobs"))
 }
 
 /// The use cases over the adapters the configuration names.

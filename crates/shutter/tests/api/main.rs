@@ -21,6 +21,7 @@ mod operations;
 mod pagination;
 mod posts;
 mod rate_limits;
+mod s3_storage;
 mod tokens;
 mod users;
 
