@@ -206,20 +206,31 @@ impl S3BlobStore {
 
     /// A response whose body is read whole (small XML answers), checked for the error that
     /// copies and multipart completions may send with a 200.
-    async fn send_for_text(&self, what: &str, request: reqwest::RequestBuilder) -> BlobResult<String> {
+    async fn send_for_text(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> BlobResult<String> {
         let response = self.send(what, request).await?;
         let text = response
             .text()
             .await
             .map_err(|e| BlobError::Unavailable(anyhow::Error::new(e).context(what.to_owned())))?;
         if text.contains("<Error>") {
-            return Err(classify(reqwest::StatusCode::INTERNAL_SERVER_ERROR, &text, what));
+            return Err(classify(
+                reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                &text,
+                what,
+            ));
         }
         Ok(text)
     }
 
     /// Every object under `prefix`, in key order, page by page.
-    async fn list(&self, prefix: &str) -> BlobResult<Vec<rusty_s3::actions::list_objects_v2::ListObjectsContent>> {
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> BlobResult<Vec<rusty_s3::actions::list_objects_v2::ListObjectsContent>> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -235,9 +246,8 @@ impl S3BlobStore {
             let text = self
                 .send_for_text("listing objects", self.inner.http.get(url))
                 .await?;
-            let page = ListObjectsV2::parse_response(&text).map_err(|e| {
-                BlobError::Other(anyhow::anyhow!("unreadable object listing: {e}"))
-            })?;
+            let page = ListObjectsV2::parse_response(&text)
+                .map_err(|e| BlobError::Other(anyhow::anyhow!("unreadable object listing: {e}")))?;
             let ListObjectsV2Response {
                 contents,
                 next_continuation_token,
@@ -360,7 +370,10 @@ impl S3BlobStore {
             .bucket
             .delete_object(Some(&self.inner.credentials), key)
             .sign(REQUEST_TTL);
-        match self.send("deleting an object", self.inner.http.delete(url)).await {
+        match self
+            .send("deleting an object", self.inner.http.delete(url))
+            .await
+        {
             Ok(_) | Err(BlobError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
@@ -373,8 +386,10 @@ impl S3BlobStore {
                 self.delete_object(key).await?;
                 continue;
             }
-            let objects: Vec<ObjectIdentifier> =
-                batch.iter().map(|k| ObjectIdentifier::new(k.clone())).collect();
+            let objects: Vec<ObjectIdentifier> = batch
+                .iter()
+                .map(|k| ObjectIdentifier::new(k.clone()))
+                .collect();
             let action = self
                 .inner
                 .bucket
@@ -397,7 +412,12 @@ impl S3BlobStore {
 
     /// Everything under a prefix, gone.
     async fn delete_prefix(&self, prefix: &str) -> BlobResult<()> {
-        let keys = self.list(prefix).await?.into_iter().map(|o| o.key).collect();
+        let keys = self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         self.delete_keys(keys).await
     }
 
@@ -408,12 +428,17 @@ impl S3BlobStore {
             .bucket
             .put_object(Some(&self.inner.credentials), target);
         let copy_source = self.copy_source(source);
-        action.headers_mut().insert("x-amz-copy-source", copy_source);
+        action
+            .headers_mut()
+            .insert("x-amz-copy-source", copy_source);
         let url = action.sign(REQUEST_TTL);
         let copy_source = self.copy_source(source);
         self.send_for_text(
             "copying an object",
-            self.inner.http.put(url).header("x-amz-copy-source", copy_source),
+            self.inner
+                .http
+                .put(url)
+                .header("x-amz-copy-source", copy_source),
         )
         .await
         .map(drop)
@@ -491,7 +516,9 @@ impl S3BlobStore {
                 number,
                 upload_id,
             );
-            action.headers_mut().insert("x-amz-copy-source", source.clone());
+            action
+                .headers_mut()
+                .insert("x-amz-copy-source", source.clone());
             let url = action.sign(REQUEST_TTL);
             let text = self
                 .send_for_text(
@@ -500,7 +527,10 @@ impl S3BlobStore {
                 )
                 .await?;
             let etag = xml_value(&text, "ETag").ok_or_else(|| {
-                BlobError::Other(anyhow::anyhow!("a part copy without an ETag: {}", excerpt(&text)))
+                BlobError::Other(anyhow::anyhow!(
+                    "a part copy without an ETag: {}",
+                    excerpt(&text)
+                ))
             })?;
             etags.push(etag);
         }
@@ -516,12 +546,21 @@ impl BlobStore for S3BlobStore {
         let id = Self::upload_id(key)?;
         let (chunks, stale) = self.chunks(id).await?;
         if offset == 0 {
-            let mut all: Vec<String> = chunks.iter().map(|c| Self::chunk_key(id, c.start)).collect();
+            let mut all: Vec<String> = chunks
+                .iter()
+                .map(|c| Self::chunk_key(id, c.start))
+                .collect();
             all.extend(stale);
             self.delete_keys(all).await?;
             // An empty first chunk: the upload exists, with no bytes yet.
-            self.put_object(&Self::chunk_key(id, 0), Bytes::new()).await?;
-            return Ok(Box::new(S3PartialWriter::new(self.clone(), id, 0, BytesMut::new())));
+            self.put_object(&Self::chunk_key(id, 0), Bytes::new())
+                .await?;
+            return Ok(Box::new(S3PartialWriter::new(
+                self.clone(),
+                id,
+                0,
+                BytesMut::new(),
+            )));
         }
         let len = chunks.last().map_or(0, Chunk::end);
         if chunks.is_empty() || len < offset {
@@ -560,7 +599,8 @@ impl BlobStore for S3BlobStore {
             }
             if cut {
                 // Atomic in S3: readers see the old chunk or the shorter one.
-                self.put_object(&chunk_key, Bytes::copy_from_slice(&tail)).await?;
+                self.put_object(&chunk_key, Bytes::copy_from_slice(&tail))
+                    .await?;
             }
             if keep_usize < PART_MIN {
                 S3PartialWriter::new(self.clone(), id, chunk.start, tail)
@@ -621,7 +661,10 @@ impl BlobStore for S3BlobStore {
         } else {
             self.assemble(&parts, id, &target).await?;
         }
-        let mut done: Vec<String> = chunks.iter().map(|c| Self::chunk_key(id, c.start)).collect();
+        let mut done: Vec<String> = chunks
+            .iter()
+            .map(|c| Self::chunk_key(id, c.start))
+            .collect();
         done.extend(stale);
         self.delete_keys(done).await
     }
@@ -776,10 +819,13 @@ fn classify(status: reqwest::StatusCode, body: &str, what: &str) -> BlobError {
     let error = anyhow::anyhow!("{what}: {status} {code} {}", excerpt(body));
     match code.as_str() {
         "NoSuchKey" | "NoSuchUpload" => return BlobError::NotFound,
-        "NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"
-        | "SlowDown" | "ServiceUnavailable" | "InternalError" => {
-            return BlobError::Unavailable(error)
-        }
+        "NoSuchBucket"
+        | "AccessDenied"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "SlowDown"
+        | "ServiceUnavailable"
+        | "InternalError" => return BlobError::Unavailable(error),
         _ => {}
     }
     if status == reqwest::StatusCode::NOT_FOUND && code.is_empty() {
@@ -806,14 +852,15 @@ fn xml_value(body: &str, tag: &str) -> Option<String> {
     let close = format!("</{tag}>");
     let start = body.find(&open)? + open.len();
     let end = body[start..].find(&close)? + start;
-    Some(body[start..end].replace("&quot;", "\"").replace("&amp;", "&"))
+    Some(
+        body[start..end]
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&"),
+    )
 }
 
 fn excerpt(text: &str) -> &str {
-    let end = text
-        .char_indices()
-        .nth(300)
-        .map_or(text.len(), |(i, _)| i);
+    let end = text.char_indices().nth(300).map_or(text.len(), |(i, _)| i);
     &text[..end]
 }
 
@@ -827,16 +874,25 @@ mod tests {
     fn errors_are_told_apart_by_code_and_status() {
         let body = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
         let nf = reqwest::StatusCode::NOT_FOUND;
-        assert!(matches!(classify(nf, &body("NoSuchKey"), "x"), BlobError::NotFound));
+        assert!(matches!(
+            classify(nf, &body("NoSuchKey"), "x"),
+            BlobError::NotFound
+        ));
         assert!(matches!(classify(nf, "", "x"), BlobError::NotFound));
-        assert!(matches!(classify(nf, &body("NoSuchBucket"), "x"), BlobError::Unavailable(_)));
+        assert!(matches!(
+            classify(nf, &body("NoSuchBucket"), "x"),
+            BlobError::Unavailable(_)
+        ));
         let forbidden = reqwest::StatusCode::FORBIDDEN;
         assert!(matches!(
             classify(forbidden, &body("SignatureDoesNotMatch"), "x"),
             BlobError::Unavailable(_)
         ));
         let bad = reqwest::StatusCode::BAD_REQUEST;
-        assert!(matches!(classify(bad, &body("InvalidArgument"), "x"), BlobError::Other(_)));
+        assert!(matches!(
+            classify(bad, &body("InvalidArgument"), "x"),
+            BlobError::Other(_)
+        ));
         let busy = reqwest::StatusCode::SERVICE_UNAVAILABLE;
         assert!(matches!(classify(busy, "", "x"), BlobError::Unavailable(_)));
     }

@@ -16,7 +16,10 @@ async fn s3_store() -> shutter_blob::S3BlobStore {
     };
     let config = shutter_core::config::S3StorageConfig {
         endpoint: Some(var("SHUTTER_TEST_S3_ENDPOINT")),
-        bucket: Some(format!("conformance-{}", shutter_core::Id::new().as_uuid().simple())),
+        bucket: Some(format!(
+            "conformance-{}",
+            shutter_core::Id::new().as_uuid().simple()
+        )),
         region: Some("us-east-1".into()),
         access_key: Some(var("SHUTTER_TEST_S3_ACCESS_KEY")),
         secret_key: Some(var("SHUTTER_TEST_S3_SECRET_KEY")),

@@ -410,7 +410,10 @@ impl S3StorageConfig {
                 .find_map(|name| env(name).filter(|v| !v.trim().is_empty()))
         };
         let fills: [(&mut Option<String>, &[&str]); 5] = [
-            (&mut self.endpoint, &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]),
+            (
+                &mut self.endpoint,
+                &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+            ),
             (&mut self.region, &["AWS_REGION", "AWS_DEFAULT_REGION"]),
             (&mut self.access_key, &["AWS_ACCESS_KEY_ID"]),
             (&mut self.secret_key, &["AWS_SECRET_ACCESS_KEY"]),
