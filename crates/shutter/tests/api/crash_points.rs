@@ -99,7 +99,12 @@ async fn assert_stored(api: &Api, data: &Path, token: &str, id: &str, bytes: &[u
     let (status, body) = content(api, token, id).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body == bytes, "the bytes served are the bytes sent");
-    assert_eq!(object_dirs_named(data, id).len(), 1, "one object");
+    assert!(original_stored(data, id).await, "the object is stored");
+    let left = crate::backend::blob_store(data)
+        .partial_len(&format!("files/{id}"))
+        .await
+        .expect("the blob store answers");
+    assert_eq!(left, None, "no upload of {id} is left in progress");
 }
 
 #[tokio::test]
@@ -253,9 +258,8 @@ async fn an_upload_abandoned_after_a_crash_at_the_commit_expires_without_leaving
     let (id, url) = ticket(&api, &token, &bytes).await;
     assert!(put(&api, &url, &bytes).await.is_err());
     server.wait_killed().await;
-    assert_eq!(
-        object_dirs_named(data.path(), &id).len(),
-        1,
+    assert!(
+        original_stored(data.path(), &id).await,
         "the crash left the committed object behind"
     );
 
@@ -267,7 +271,7 @@ async fn an_upload_abandoned_after_a_crash_at_the_commit_expires_without_leaving
         .await;
     assert_eq!(file["failure"]["code"], "upload_expired", "{file}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !object_dirs_named(data.path(), &id).is_empty() {
+    while bytes_kept(data.path(), &id).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "an expired upload keeps no bytes"
@@ -342,7 +346,7 @@ async fn photo_job_killed_at(point: &str, jobs_in: JobsIn) {
         .list_ids(&format!("/v1/users/{alice_id}/posts"), Some(&token))
         .await;
     assert_eq!(posts, vec![post_id], "{point}: the post once");
-    assert_eq!(object_dirs_named(data.path(), &file_id).len(), 1);
+    assert!(original_stored(data.path(), &file_id).await, "{point}");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::backend::{Database, Storage};
 use crate::helpers::*;
 use crate::upload_helpers::*;
 
@@ -287,7 +288,8 @@ fn used(dir: &Path) -> u64 {
 async fn a_full_data_disk_refuses_uploads_cleanly_and_loses_nothing() {
     let disk = SmallDisk::mount("8m");
     let blobs = disk.path().join("blobs");
-    let data = crate::backend::data_dir().await;
+    // The blobs on the small disk, whatever store the run asks for: that is the point.
+    let data = crate::backend::local_storage_data_dir().await;
     let mut config = test_config(data.path());
     config.storage.local.path = Some(blobs.clone());
     let app = start(config, data).await;
@@ -425,7 +427,13 @@ async fn a_full_disk_under_the_database_refuses_writes_cleanly_and_recovers() {
     let db_path = disk.path().join("shutter.db");
     // SQLite on the small disk whatever backend the run asks for: that is the point.
     config.database.url = Some(format!("sqlite://{}", db_path.display()));
-    let app = start(config, crate::backend::sqlite_data_dir()).await;
+    // And its blobs beside it, in a local directory whatever store the run asks for.
+    config.storage.local.path = Some(disk.path().join("blobs"));
+    let app = start(
+        config,
+        crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await,
+    )
+    .await;
     let (_, token) = user(&app, "alice").await;
     let kept = pseudo_random(1024 * 1024, 9);
     let first = store(&app, &token, "kept.bin", &kept).await;

@@ -59,21 +59,24 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 
 /// An app on SQLite whatever the run asks for, for the tests listed in [`crate::backend`].
 pub async fn spawn_sqlite_app() -> TestApp {
-    spawn_app_in(backend::sqlite_data_dir(), |_| {}).await
+    spawn_app_in(backend::sqlite_data_dir().await, |_| {}).await
 }
 
-async fn spawn_app_in(data_dir: TestDataDir, configure: impl FnOnce(&mut Config)) -> TestApp {
+/// An app in this data directory (see [`crate::backend::data_dir_on`]).
+pub async fn spawn_app_in(data_dir: TestDataDir, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(data_dir.path());
     configure(&mut config);
     start(config, data_dir).await
 }
 
 /// Starts the application with this configuration, keeping `data_dir` alive with it. Without a
-/// database URL the server uses the database of `config.data_dir` (see [`crate::backend`]).
+/// database URL the server uses the database of `config.data_dir`, and without a blob directory
+/// of its own the blob store of `config.data_dir` (see [`crate::backend`]).
 pub async fn start(mut config: Config, data_dir: TestDataDir) -> TestApp {
     if config.database.url.is_none() {
         config.database.url = backend::database_url_for(&config.data_dir);
     }
+    backend::configure_storage(&mut config);
     let app = Application::build(config)
         .await
         .expect("the application builds");
@@ -434,8 +437,8 @@ pub fn assert_summary_of(summary: &Value, user: &Value) {
 // ---------------------------------------------------------------------------------------------
 // The binary
 
-/// Runs the `shutter` binary with `SHUTTER_DATA_DIR=data_dir` (and the database of `data_dir`,
-/// see [`crate::backend`]), in `data_dir` (so no stray `./shutter.toml` is read), with inherited
+/// Runs the `shutter` binary with `SHUTTER_DATA_DIR=data_dir` (and the database and blob store
+/// of `data_dir`, see [`crate::backend`]), in `data_dir` (so no stray `./shutter.toml` is read), with inherited
 /// `SHUTTER_*` variables removed, and a time limit.
 pub async fn run_shutter(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = shutter_command(data_dir, envs);
@@ -458,6 +461,7 @@ pub fn shutter_command(data_dir: &Path, envs: &[(&str, &str)]) -> tokio::process
     if let Some(url) = backend::database_url_for(data_dir) {
         cmd.env("SHUTTER_DATABASE__URL", url);
     }
+    cmd.envs(backend::storage_env_for(data_dir));
     cmd.current_dir(data_dir)
         .env("SHUTTER_DATA_DIR", data_dir)
         .env("SHUTTER_JOBS__WORKERS", "1")

@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -544,38 +544,38 @@ pub fn urls_of(media: &Value) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // The data directory
 
-/// Every directory under `<data_dir>/blobs/objects` named `name` (a file id).
-pub fn object_dirs_named(data_dir: &Path, name: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, name: &str, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if entry.file_name() == name {
-                    found.push(path.clone());
-                }
-                walk(&path, name, found);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(&data_dir.join("blobs").join("objects"), name, &mut found);
-    found
+/// Whether the blob store of `data_dir` (the bucket or the blob directory, see
+/// [`crate::backend::blob_store`]) holds the stored bytes of file `id` (`files/<id>`).
+pub async fn original_stored(data_dir: &Path, id: &str) -> bool {
+    object_stored(data_dir, &format!("files/{id}")).await
 }
 
-/// Polls until no directory under `blobs/objects` is named by the file id.
+/// Whether the blob store of `data_dir` holds the object `key` (`files/<id>[/<variant>]`).
+pub async fn object_stored(data_dir: &Path, key: &str) -> bool {
+    match crate::backend::blob_store(data_dir).get(key, None).await {
+        Ok(_) => true,
+        Err(shutter_app::ports::BlobError::NotFound) => false,
+        Err(e) => panic!("reading {key} from the blob store failed: {e:?}"),
+    }
+}
+
+/// Whether the blob store of `data_dir` keeps anything of file `id`: its object, a variant or
+/// an upload in progress.
+pub async fn bytes_kept(data_dir: &Path, id: &str) -> bool {
+    let ids = crate::backend::blob_store(data_dir)
+        .list_file_ids()
+        .await
+        .expect("the blob store lists its files");
+    ids.iter().any(|(kept, _)| kept.to_string() == id)
+}
+
+/// Polls until the blob store of `data_dir` keeps nothing of file `id`.
 pub async fn wait_bytes_erased(data_dir: &Path, id: &str, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let left = object_dirs_named(data_dir, id);
-        if left.is_empty() {
-            return;
-        }
+    while bytes_kept(data_dir, id).await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the bytes of {id} are still stored after {within:?}: {left:?}"
+            "the bytes of {id} are still stored after {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

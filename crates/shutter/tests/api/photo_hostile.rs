@@ -103,7 +103,7 @@ async fn hostile_photos_fail_with_their_codes_and_the_server_stays_healthy() {
         assert_eq!(file["failure"]["code"], code, "{name}: {file}");
         assert!(file["url"].is_null(), "{name}: {file}");
         assert!(
-            object_dirs_named(data.path(), &file_id).is_empty(),
+            !bytes_kept(data.path(), &file_id).await,
             "{name}: no bytes kept"
         );
     }

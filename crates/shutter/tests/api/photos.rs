@@ -547,7 +547,7 @@ async fn deleting_a_post_takes_its_files_and_their_bytes() {
     for url in &urls {
         assert_eq!(api.fetch(url).await.0, StatusCode::OK, "{url}");
     }
-    assert_eq!(object_dirs_named(app.data_dir.path(), &file_id).len(), 1);
+    assert!(original_stored(app.data_dir.path(), &file_id).await);
 
     // A file a post uses cannot go alone.
     let resp = api

@@ -240,6 +240,14 @@ async fn a_tus_upload_resumes_after_the_server_is_killed() {
             .unwrap_or(true),
         "the PATCH cannot have succeeded"
     );
+    if crate::backend::postgres_requested() {
+        // On a shared database other nodes may be mid-upload, so a starting server takes only
+        // uploads idle this long to be cut off; a crashed node's restart is that slow. (Until
+        // then the upload stands at the progress its dead writer recorded, which need not be
+        // durable: on S3 the bytes since the last chunk are lost with the process.)
+        let idle = shutter_app::uploads::STALLED_AT_START_MS as u64;
+        tokio::time::sleep(Duration::from_millis(idle + 500)).await;
+    }
 
     let server = ChildServer::start(data.path(), port, &[]).await;
     let resp = client
