@@ -673,7 +673,10 @@ impl BlobStore for S3BlobStore {
             .put_object(Some(&self.inner.credentials), &target);
         put.headers_mut()
             .insert("content-type", content_type.to_owned());
-        put.headers_mut().insert("content-length", size.to_string());
+        // Clients send no Content-Length with an empty body, so a signed one could not match.
+        if size > 0 {
+            put.headers_mut().insert("content-length", size.to_string());
+        }
         let url = put.sign(ttl).to_string();
         let headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
         if size < multipart_threshold.max(1) {

@@ -320,7 +320,7 @@ const BYTES: &[u8] = b"ticket bytes";
 
 impl World {
     async fn new() -> World {
-        let app = spawn_app_with(|c| {
+        let app = spawn_local_storage_app_with(|c| {
             // Pending posts and files pile up here; the upload limits are not under test.
             c.tiers.basic.max_concurrent_uploads = 10_000;
         })

@@ -42,6 +42,30 @@
 //! - `photo_jobs::a_job_that_keeps_failing_is_dead_lettered_and_retried_with_the_cli` and
 //!   `photo_jobs::metrics_report_the_job_queue_and_its_outcomes`: a directory where a photo's
 //!   `thumb` variant must go makes storing that variant fail until it is removed.
+//!
+//! and because they test what Shutter does only when the bytes go through it, which on S3
+//! they do not (the ticket is the bucket's, private downloads redirect to it; what S3 does
+//! instead is tested in `s3_direct.rs`, the S3 store's own tests and `s3_storage.rs`):
+//! - `uploads_put.rs`, all of it: Shutter's own presigned `PUT` (its signature, expiry, size
+//!   limit while streaming, conflicts, a body that breaks off);
+//! - `crash_points::a_put_*`, `crash_points::an_upload_abandoned_after_a_crash_at_the_commit_*`
+//!   and `crash_points::a_worker_starting_beside_a_running_upload_leaves_it_alone`, and
+//!   `upload_process::a_1_gib_put_streams_to_disk_with_flat_memory` and
+//!   `upload_process::a_put_cut_by_a_server_kill_is_never_ready_with_wrong_bytes`: a server
+//!   killed or measured while a `PUT` streams through it;
+//! - `upload_events::sse_streams_progress_*` and `upload_events::websocket_streams_progress_*`:
+//!   progress of a `PUT` streaming through Shutter (tus progress is tested on every store);
+//! - `memory::an_image_padded_to_hundreds_of_megabytes_*`: its body streams without a length,
+//!   which a presigned `PUT` (length signed) refuses;
+//! - `downloads.rs`' tests of the headers Shutter serves a private file with (on S3 the bucket
+//!   serves them), and `edge_cases::ranges_never_overflow_*` (Shutter's `Range` parsing);
+//! - `files_api::listing_files_filters_and_pages_newest_first` and
+//!   `files_api::tier_limits_are_checked_on_creation_with_the_limit_named`: they fail an upload
+//!   by sending fewer bytes than declared, which a presigned `PUT` with its length signed
+//!   cannot send (on S3, `s3_direct.rs` fails uploads by checksum, content and size instead);
+//! - `authorization::every_operation_answers_each_caller_as_spec_says` (it tampers with
+//!   Shutter's upload URLs) and `files_api::creating_a_file_returns_it_pending_with_a_presigned_ticket`
+//!   (it checks Shutter's ticket URL).
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -122,6 +146,9 @@ pub enum Storage {
     Requested,
     /// The local directory, whatever the run asks for (the tests listed at the top of this file).
     Local,
+    /// A bucket of its own on the run's S3 server, whatever the run asks for (the tests of
+    /// what only S3 does: `s3_direct.rs`, and memory on S3).
+    S3,
 }
 
 /// A test's data directory and, on PostgreSQL, the database that goes with it; on S3, the
@@ -210,10 +237,10 @@ pub async fn data_dir_on(database: Database, storage: Storage) -> TestDataDir {
     } else {
         None
     };
-    let bucket = if storage == Storage::Requested && s3_requested() {
-        Some(create_bucket().await)
-    } else {
-        None
+    let bucket = match storage {
+        Storage::S3 => Some(create_bucket().await),
+        Storage::Requested if s3_requested() => Some(create_bucket().await),
+        Storage::Requested | Storage::Local => None,
     };
     DATA_DIRS
         .lock()

@@ -76,6 +76,7 @@ async fn content(api: &Api, token: &str, id: &str) -> (StatusCode, Vec<u8>) {
     let resp = api
         .get(&format!("/v1/files/{id}/content"), Some(token))
         .await;
+    let resp = follow_to_bucket(&api.client, resp).await;
     let status = resp.status();
     (status, resp.bytes().await.unwrap().to_vec())
 }
@@ -109,7 +110,7 @@ async fn assert_stored(api: &Api, data: &Path, token: &str, id: &str, bytes: &[u
 
 #[tokio::test]
 async fn a_put_whose_server_died_after_the_ticket_is_taken_by_the_restarted_one() {
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let mut server = start(data.path(), port, None, &[]).await;
     let api = Api::child(&server);
@@ -134,7 +135,7 @@ async fn a_put_whose_server_died_after_the_ticket_is_taken_by_the_restarted_one(
 /// for nothing); a retried PUT finds the file complete.
 #[tokio::test]
 async fn a_put_killed_between_its_last_byte_and_the_commit_is_finished_on_restart() {
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let point = shutter_app::crash::UPLOAD_RECEIVED;
     let mut server = start(data.path(), port, Some(point), &[]).await;
@@ -160,7 +161,7 @@ async fn a_put_killed_between_its_last_byte_and_the_commit_is_finished_on_restar
 #[tokio::test]
 async fn a_put_killed_between_the_commit_and_its_record_is_retried_whole() {
     let point = shutter_app::crash::UPLOAD_COMMITTED;
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let mut server = start(data.path(), port, Some(point), &[]).await;
     let api = Api::child(&server);
@@ -239,7 +240,7 @@ async fn a_tus_upload_killed_between_its_last_byte_and_its_record_completes() {
 
 #[tokio::test]
 async fn an_upload_abandoned_after_a_crash_at_the_commit_expires_without_leaving_bytes() {
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let short = [
         ("SHUTTER_STORAGE__UPLOAD_URL_TTL", "4s"),
@@ -414,7 +415,7 @@ async fn a_patch_at_the_offset_another_patch_is_writing_at_is_refused() {
 #[tokio::test]
 async fn a_worker_starting_beside_a_running_upload_leaves_it_alone() {
     use futures::SinkExt;
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let server = start(data.path(), port, None, &[]).await;
     let api = Api::child(&server);

@@ -12,7 +12,7 @@ use crate::upload_helpers::*;
 
 #[tokio::test]
 async fn content_is_served_with_ranges_etags_and_safe_headers() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = pseudo_random(1000, 11);
     let file = upload(&app, &token, "data.bin", "application/octet-stream", &bytes).await;
@@ -107,7 +107,7 @@ async fn content_is_served_with_ranges_etags_and_safe_headers() {
 
 #[tokio::test]
 async fn private_content_needs_the_owner_or_a_signed_url() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, alice) = user(&app, "alice").await;
     let (_, bob) = user(&app, "bob").await;
     let bytes = pseudo_random(3000, 12);
@@ -181,7 +181,7 @@ async fn private_content_needs_the_owner_or_a_signed_url() {
 
 #[tokio::test]
 async fn private_download_urls_expire() {
-    let app = spawn_app_with(|c| {
+    let app = spawn_local_storage_app_with(|c| {
         c.storage.download_url_ttl = shutter_core::config::DurationValue::secs(1);
     })
     .await;
@@ -272,7 +272,7 @@ async fn public_files_have_stable_urls_that_stop_when_made_private() {
 
 #[tokio::test]
 async fn hostile_content_is_only_ever_an_attachment() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let svg = testdata("hostile/script.svg");
     let polyglot = testdata("hostile/polyglot_gif_html.gif");

@@ -19,7 +19,7 @@ async fn get_range(app: &TestApp, path: &str, token: &str, range: &str) -> reqwe
 
 #[tokio::test]
 async fn ranges_never_overflow_and_unsatisfiable_ones_name_the_size() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = pseudo_random(1000, 21);
     let file = upload(&app, &token, "data.bin", "application/octet-stream", &bytes).await;

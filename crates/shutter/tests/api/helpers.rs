@@ -57,6 +57,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_in(backend::data_dir().await, configure).await
 }
 
+/// An app whose blobs stay in a local directory whatever the run asks for (the tests listed
+/// in [`crate::backend`]).
+pub async fn spawn_local_storage_app() -> TestApp {
+    spawn_local_storage_app_with(|_| {}).await
+}
+
+pub async fn spawn_local_storage_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_in(backend::local_storage_data_dir().await, configure).await
+}
+
 /// An app on SQLite whatever the run asks for, for the tests listed in [`crate::backend`].
 pub async fn spawn_sqlite_app() -> TestApp {
     spawn_app_in(backend::sqlite_data_dir().await, |_| {}).await
@@ -128,11 +138,13 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
-        self.authed(Method::POST, path, token)
+        let resp = self
+            .authed(Method::POST, path, token)
             .json(body)
             .send()
             .await
-            .expect("POST")
+            .expect("POST");
+        crate::upload_helpers::note_ticket_owners(path, token, resp).await
     }
 
     pub async fn patch_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {

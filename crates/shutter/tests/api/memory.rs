@@ -122,7 +122,7 @@ async fn paused_tus_uploads_hold_none_of_their_bytes_in_memory() {
 #[tokio::test]
 async fn an_image_padded_to_hundreds_of_megabytes_is_processed_in_bounded_memory() {
     const PADDED: u64 = 512 * 1024 * 1024;
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let server = ChildServer::start(
         data.path(),
         free_port(),
@@ -198,30 +198,15 @@ async fn a_tus_upload_into_s3_streams_through_in_bounded_memory() {
     use sha2::{Digest, Sha256};
     const SIZE: usize = 256 * 1024 * 1024;
     const PATCH: usize = 8 * 1024 * 1024;
-    let s3 = crate::s3_direct::fresh_bucket_config();
-    shutter_blob::S3BlobStore::new(&s3)
-        .expect("S3 configures")
-        .create_bucket()
-        .await
-        .expect("bucket created");
-    let data = crate::backend::data_dir().await;
-    let bucket = s3.bucket.clone().expect("bucket");
-    let endpoint = s3.endpoint.clone().expect("endpoint");
-    let access = s3.access_key.clone().expect("key");
-    let secret = s3.secret_key.clone().expect("secret");
+    let data = crate::backend::data_dir_on(
+        crate::backend::Database::Requested,
+        crate::backend::Storage::S3,
+    )
+    .await;
     let server = ChildServer::start(
         data.path(),
         free_port(),
-        &[
-            ("SHUTTER_TIERS__BASIC__MAX_FILE_SIZE", "1GiB"),
-            ("SHUTTER_STORAGE__BACKEND", "s3"),
-            ("SHUTTER_STORAGE__S3__ENDPOINT", endpoint.as_str()),
-            ("SHUTTER_STORAGE__S3__BUCKET", bucket.as_str()),
-            ("SHUTTER_STORAGE__S3__ACCESS_KEY", access.as_str()),
-            ("SHUTTER_STORAGE__S3__SECRET_KEY", secret.as_str()),
-            ("SHUTTER_STORAGE__S3__REGION", "us-east-1"),
-            ("SHUTTER_STORAGE__S3__PATH_STYLE", "true"),
-        ],
+        &[("SHUTTER_TIERS__BASIC__MAX_FILE_SIZE", "1GiB")],
     )
     .await;
     let client = http_client();

@@ -59,7 +59,7 @@ impl Api {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        req.send().await.expect("POST")
+        note_ticket_owners(path, token, req.send().await.expect("POST")).await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>, body: Option<&Value>) -> Response {
@@ -161,12 +161,7 @@ impl Api {
 
     /// PUTs `bytes` to the ticket (no Authorization, the ticket's headers).
     pub async fn put(&self, ticket: &Value, bytes: &[u8]) -> Response {
-        assert_eq!(ticket["method"], "PUT", "{ticket}");
-        let mut req = self.client.put(ticket["url"].as_str().expect("ticket url"));
-        for (name, value) in ticket["headers"].as_object().expect("ticket headers") {
-            req = req.header(name.as_str(), value.as_str().expect("header value"));
-        }
-        req.body(bytes.to_vec()).send().await.expect("PUT")
+        send_to_ticket(&self.client, &self.base, ticket, bytes.to_vec()).await
     }
 
     /// PUTs the bytes, which must be accepted (200, `processing` or `ready`).
@@ -260,6 +255,8 @@ impl Api {
             self.base
         );
         let resp = self.client.get(url).send().await.expect("GET url");
+        // On S3 a private file's bytes come from the bucket, by redirect.
+        let resp = follow_to_bucket(&self.client, resp).await;
         let status = resp.status();
         let ct = header(&resp, "content-type").unwrap_or_default();
         let bytes = resp.bytes().await.expect("body").to_vec();

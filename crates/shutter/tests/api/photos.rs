@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::photo_helpers::*;
-use crate::upload_helpers::{sha256_hex, testdata};
+use crate::upload_helpers::{note_ticket_owners, sha256_hex, testdata};
 
 const JPEG: &str = "photos/kleiber_1080x1080.jpg";
 const GRAY_PNG: &str = "photos/path_gray_1200x750.png";
@@ -511,7 +511,8 @@ async fn an_idempotent_photo_post_replays_its_tickets() {
             .json(&body)
             .send()
     };
-    let first = expect_status(send().await.unwrap(), StatusCode::CREATED).await;
+    let first = note_ticket_owners("/v1/posts", Some(&alice), send().await.unwrap()).await;
+    let first = expect_status(first, StatusCode::CREATED).await;
     let resp = send().await.unwrap();
     assert_eq!(
         header(&resp, "idempotent-replayed").as_deref(),

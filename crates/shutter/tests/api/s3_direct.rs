@@ -6,44 +6,25 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shutter_core::config::{Config, S3StorageConfig, StorageBackend};
-use shutter_core::Id;
+use std::sync::Arc;
 
-use crate::helpers::{assert_problem, expect_status, header, id_of, spawn_app_with, TestApp};
+use shutter_app::ports::BlobStore;
+use shutter_core::config::Config;
+
+use crate::backend::{blob_store, data_dir_on, Database, Storage};
+
+use crate::helpers::{assert_problem, expect_status, header, id_of, start, test_config, TestApp};
 use crate::upload_helpers::{
     create_file, file_of, pseudo_random, settled, sha256_hex, testdata, user,
 };
 
-/// The S3 server of the run and a new, empty bucket on it.
-pub fn fresh_bucket_config() -> S3StorageConfig {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: the S3 tests need an S3 server (scripts/s3-server.sh)")
-        })
-    };
-    S3StorageConfig {
-        endpoint: Some(var("SHUTTER_TEST_S3_ENDPOINT")),
-        bucket: Some(format!("direct-{}", Id::new().as_uuid().simple())),
-        region: Some("us-east-1".into()),
-        access_key: Some(var("SHUTTER_TEST_S3_ACCESS_KEY")),
-        secret_key: Some(var("SHUTTER_TEST_S3_SECRET_KEY")),
-        session_token: None,
-        path_style: true,
-    }
-}
-
-/// A server on SQLite (or what the run asks for) with its objects in a fresh bucket.
-async fn s3_app(configure: impl FnOnce(&mut Config)) -> (TestApp, shutter_blob::S3BlobStore) {
-    let s3 = fresh_bucket_config();
-    let store = shutter_blob::S3BlobStore::new(&s3).expect("S3 configures");
-    store.create_bucket().await.expect("bucket created");
-    let app = spawn_app_with(|config| {
-        config.storage.backend = StorageBackend::S3;
-        config.storage.s3 = s3;
-        configure(config);
-    })
-    .await;
-    (app, store)
+/// A server on the run's database with its objects in a bucket of its own, and that bucket.
+async fn s3_app(configure: impl FnOnce(&mut Config)) -> (TestApp, Arc<dyn BlobStore>) {
+    let dir = data_dir_on(Database::Requested, Storage::S3).await;
+    let store = blob_store(dir.path());
+    let mut config = test_config(dir.path());
+    configure(&mut config);
+    (start(config, dir).await, store)
 }
 
 fn endpoint() -> String {
@@ -96,8 +77,7 @@ async fn download_via_bucket(
 
 /// Whether the bucket holds anything of the file (its object, variants, upload chunks or
 /// direct upload).
-async fn stored(store: &shutter_blob::S3BlobStore, id: &str) -> bool {
-    use shutter_app::ports::BlobStore;
+async fn stored(store: &Arc<dyn BlobStore>, id: &str) -> bool {
     let listed = store.list_file_ids().await.expect("list");
     listed.iter().any(|(file, _)| file.to_string() == id)
 }

@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shutter_core::config::{S3StorageConfig, StorageBackend};
 
+use crate::backend::{Database, Storage};
 use crate::helpers::*;
 use crate::upload_helpers::*;
 
@@ -262,14 +263,41 @@ impl Client<'_> {
         (created["file"].clone(), created["upload"].clone())
     }
 
-    /// The `PUT` of a ticket's URL with its headers (and no Authorization).
-    async fn put_ticket(&self, ticket: &Value, bytes: Vec<u8>) -> reqwest::Response {
+    /// The `PUT` of a ticket's URL (the bucket's, on S3) with its headers and no
+    /// Authorization; `None` when the bucket cannot be reached at all.
+    async fn put_to_bucket(&self, ticket: &Value, bytes: Vec<u8>) -> Option<reqwest::Response> {
         assert_eq!(ticket["method"], "PUT", "{ticket}");
         let mut req = self.http.put(ticket["url"].as_str().expect("ticket url"));
         for (name, value) in ticket["headers"].as_object().expect("ticket headers") {
             req = req.header(name.as_str(), value.as_str().expect("header value"));
         }
-        req.body(bytes).send().await.expect("PUT")
+        req.body(bytes).send().await.ok()
+    }
+
+    /// `POST /v1/files/{id}/complete`, which checks what the ticket uploaded.
+    async fn complete(&self, id: &str) -> reqwest::Response {
+        self.http
+            .post(self.server.url(&format!("/v1/files/{id}/complete")))
+            .bearer_auth(&self.token)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("complete")
+    }
+
+    /// The ticket's bytes to the bucket, then `complete`, whose answer is returned.
+    async fn put_ticket(&self, ticket: &Value, bytes: Vec<u8>) -> reqwest::Response {
+        let put = self
+            .put_to_bucket(ticket, bytes)
+            .await
+            .expect("the bucket answers");
+        assert!(
+            put.status().is_success(),
+            "the bucket took the bytes: {}",
+            put.status()
+        );
+        self.complete(ticket["file_id"].as_str().expect("file_id"))
+            .await
     }
 
     /// Creates a file and uploads `bytes` with a PUT; returns the ready file.
@@ -311,7 +339,7 @@ impl Client<'_> {
     }
 
     async fn download(&self, id: &str) -> Vec<u8> {
-        let resp = self.content(id).await;
+        let resp = follow_to_bucket(&self.http, self.content(id).await).await;
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body").to_vec();
         assert_eq!(
@@ -386,7 +414,7 @@ async fn assert_unavailable(resp: reqwest::Response, what: &str) {
 async fn an_s3_outage_is_a_503_with_retry_after_and_nothing_stored_is_lost() {
     let bucket = unique_bucket_name();
     let mut s3 = PrivateS3::start(&bucket).await;
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let envs = s3.server.envs(&bucket);
     let server = ChildServer::start(data.path(), free_port(), &as_pairs(&envs)).await;
     let (body, _) = wait_readyz(&server, StatusCode::OK).await;
@@ -432,6 +460,12 @@ async fn an_s3_outage_is_a_503_with_retry_after_and_nothing_stored_is_lost() {
     let resp = client.tus_patch(&half_url, 0, &halves[..50_000]).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{}", server.log());
     let (outage_file, outage_ticket) = client.create_file("during.bin", 20_000).await;
+    let during = pseudo_random(20_000, 4);
+    let put = client.put_to_bucket(&outage_ticket, during.clone()).await;
+    assert!(
+        put.is_some_and(|r| r.status().is_success()),
+        "the bucket took the bytes"
+    );
 
     s3.stop().await;
 
@@ -443,9 +477,16 @@ async fn an_s3_outage_is_a_503_with_retry_after_and_nothing_stored_is_lost() {
     assert!(retry_after.is_some(), "/readyz 503 has Retry-After");
 
     // Uploads are refused as unavailable, to be retried: never a 500.
-    let during = pseudo_random(20_000, 4);
-    let resp = client.put_ticket(&outage_ticket, during.clone()).await;
-    assert_unavailable(resp, "PUT of an upload ticket").await;
+    // A ticket's PUT goes to the bucket, which does not answer; completing it here is 503.
+    assert!(
+        client
+            .put_to_bucket(&outage_ticket, during.clone())
+            .await
+            .is_none(),
+        "the bucket is down"
+    );
+    let resp = client.complete(&id_of(&outage_file)).await;
+    assert_unavailable(resp, "complete of an upload ticket").await;
     let resp = client.tus_patch(&half_url, 50_000, &halves[50_000..]).await;
     assert_unavailable(resp, "tus PATCH").await;
     let (fresh_url, fresh_id) =
@@ -453,9 +494,14 @@ async fn an_s3_outage_is_a_503_with_retry_after_and_nothing_stored_is_lost() {
     let fresh = pseudo_random(10_000, 5);
     let resp = client.tus_patch(&fresh_url, 0, &fresh).await;
     assert_unavailable(resp, "tus PATCH of a new upload").await;
-    // Downloads too.
+    // A private download redirects to the bucket without asking it: Shutter answers the
+    // same; the bucket, down, does not.
     let resp = client.content(&id_of(&by_put)).await;
-    assert_unavailable(resp, "download").await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FOUND,
+        "a private download redirects"
+    );
     // What the database holds is still served.
     let file = client.file(&id_of(&by_put)).await;
     assert_eq!(file["status"], "ready", "{file}");
@@ -478,7 +524,7 @@ async fn an_s3_outage_is_a_503_with_retry_after_and_nothing_stored_is_lost() {
 
     // The refused requests can simply be retried: the same ticket, the same tus upload from
     // the offset it had before the outage.
-    let resp = client.put_ticket(&outage_ticket, during.clone()).await;
+    let resp = client.complete(&id_of(&outage_file)).await;
     expect_status(resp, StatusCode::OK).await;
     client.wait_ready(&id_of(&outage_file)).await;
     assert_same_bytes(
@@ -555,7 +601,7 @@ fn storage_line(out: &Output) -> String {
 async fn check_reports_a_reachable_writable_bucket() {
     let s3 = S3Server::shared();
     let bucket = s3.fresh_bucket().await;
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let out = run_clean(data.path(), &["check"], &s3.envs(&bucket)).await;
     assert_success(&out, "shutter check on S3");
     let line = storage_line(&out);
@@ -579,7 +625,7 @@ async fn check_reports_a_reachable_writable_bucket() {
 async fn check_fails_naming_a_bucket_that_does_not_exist() {
     let s3 = S3Server::shared();
     let bucket = unique_bucket_name(); // never created
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let out = run_clean(data.path(), &["check"], &s3.envs(&bucket)).await;
     assert_eq!(
         out.status.code(),
@@ -608,7 +654,7 @@ async fn check_fails_naming_an_s3_endpoint_that_does_not_answer() {
         endpoint: format!("http://127.0.0.1:{}", free_port()), // nothing listens there
         ..S3Server::shared()
     };
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let out = run_clean(data.path(), &["check"], &s3.envs("nowhere")).await;
     assert_eq!(
         out.status.code(),
@@ -631,7 +677,7 @@ async fn check_fails_naming_an_s3_endpoint_that_does_not_answer() {
 
 #[tokio::test]
 async fn check_reports_the_local_storage_directory() {
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let out = run_clean(data.path(), &["check"], &[]).await;
     assert_success(&out, "shutter check on local storage");
     let line = storage_line(&out);
@@ -706,7 +752,7 @@ async fn boto3_listing(s3: &S3Server, bucket: &str) -> Value {
 async fn a_stock_s3_sdk_reads_the_bucket_shutter_writes() {
     let s3 = S3Server::shared();
     let bucket = s3.fresh_bucket().await;
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let mut config = test_config(data.path());
     config.storage.backend = StorageBackend::S3;
     config.storage.s3 = s3.config(&bucket);
@@ -803,7 +849,7 @@ fn assert_config_error(out: &Output, key: &str) {
 
 #[tokio::test]
 async fn an_s3_backend_without_a_bucket_exits_2_naming_the_key() {
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let envs: Vec<(String, String)> = [
         ("SHUTTER_STORAGE__BACKEND", "s3"),
         ("SHUTTER_STORAGE__S3__ENDPOINT", "http://127.0.0.1:9"),
@@ -821,7 +867,7 @@ async fn an_s3_backend_without_a_bucket_exits_2_naming_the_key() {
 
 #[tokio::test]
 async fn an_s3_endpoint_that_is_not_http_exits_2_naming_the_key() {
-    let data = crate::backend::sqlite_data_dir();
+    let data = crate::backend::data_dir_on(Database::Sqlite, Storage::Local).await;
     let mut envs = S3Server {
         endpoint: "ftp://x".into(),
         access_key: "k".into(),

@@ -234,7 +234,7 @@ fn millis(value: &Value) -> i64 {
 
 #[tokio::test]
 async fn sse_streams_progress_then_ready_to_the_owner_only() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, alice) = user(&app, "alice").await;
     let (_, bob) = user(&app, "bob").await;
     let mut alice_events = Sse::connect(&app, Some(&alice), None).await;
@@ -284,7 +284,7 @@ async fn sse_streams_progress_then_ready_to_the_owner_only() {
 
 #[tokio::test]
 async fn websocket_streams_progress_then_ready_to_the_owner_only() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, alice) = user(&app, "alice").await;
     let (_, bob) = user(&app, "bob").await;
     let ws_base = app.address.replacen("http://", "ws://", 1);

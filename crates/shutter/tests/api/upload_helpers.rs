@@ -78,13 +78,103 @@ pub async fn create_file(app: &TestApp, token: &str, body: &Value) -> (Value, Va
     (created["file"].clone(), created["upload"].clone())
 }
 
-/// `PUT` the ticket's URL with its headers and no Authorization.
+/// `PUT` the ticket's URL with its headers and no Authorization. On S3 the ticket points at
+/// the bucket: once the bucket takes the bytes, `complete` (as the file's owner) checks them,
+/// and its answer is returned, so a test sees what a local `PUT` answers.
 pub async fn put_ticket(app: &TestApp, ticket: &Value, bytes: Vec<u8>) -> Response {
-    ticket_request(app, ticket)
-        .body(bytes)
+    send_to_ticket(&app.client, &app.address, ticket, bytes).await
+}
+
+/// Whether a ticket sends the bytes to the bucket itself (S3) rather than to Shutter at `base`.
+pub fn is_direct_ticket(base: &str, ticket: &Value) -> bool {
+    !ticket["url"]
+        .as_str()
+        .expect("ticket url")
+        .starts_with(base)
+}
+
+/// Who created each ticket's file (file id → access token), recorded from the answers of
+/// `POST /v1/files` and `POST /v1/posts` by [`note_ticket_owners`]: on S3, sending a ticket's
+/// bytes ends with the owner's `complete`.
+static TICKET_OWNERS: std::sync::Mutex<Option<std::collections::HashMap<String, String>>> =
+    std::sync::Mutex::new(None);
+
+/// Records the owner of the tickets in a `POST /v1/files` or `POST /v1/posts` answer, giving
+/// the answer back unchanged (its body read and put back).
+pub async fn note_ticket_owners(path: &str, token: Option<&str>, resp: Response) -> Response {
+    let (Some(token), true) = (token, path == "/v1/files" || path == "/v1/posts") else {
+        return resp;
+    };
+    if resp.status() != StatusCode::CREATED {
+        return resp;
+    }
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    if let Ok(body) = serde_json::from_slice::<Value>(&bytes) {
+        let tickets = std::iter::once(&body["upload"])
+            .chain(body["uploads"].as_array().into_iter().flatten());
+        let mut owners = TICKET_OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+        let owners = owners.get_or_insert_with(Default::default);
+        for ticket in tickets {
+            if let Some(id) = ticket["file_id"].as_str() {
+                owners.insert(id.to_owned(), token.to_owned());
+            }
+        }
+    }
+    let mut rebuilt = axum::http::Response::new(bytes);
+    *rebuilt.status_mut() = status;
+    *rebuilt.headers_mut() = headers;
+    Response::from(rebuilt)
+}
+
+/// `PUT` of `bytes` to a ticket (its headers, no Authorization); on a ticket of the bucket,
+/// followed by the owner's `complete`, whose answer is returned (see [`put_ticket`]).
+pub async fn send_to_ticket(
+    client: &reqwest::Client,
+    base: &str,
+    ticket: &Value,
+    bytes: Vec<u8>,
+) -> Response {
+    assert_eq!(ticket["method"], "PUT", "{ticket}");
+    let mut req = client.put(ticket["url"].as_str().expect("ticket url"));
+    for (name, value) in ticket["headers"].as_object().expect("ticket headers") {
+        req = req.header(name.as_str(), value.as_str().expect("header value"));
+    }
+    let resp = req.body(bytes).send().await.expect("PUT");
+    if !is_direct_ticket(base, ticket) || !resp.status().is_success() {
+        return resp;
+    }
+    let id = ticket["file_id"].as_str().expect("file_id");
+    let token = TICKET_OWNERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|owners| owners.get(id).cloned())
+        .unwrap_or_else(|| {
+            panic!("no owner recorded for the ticket of {id}: create files with post_json")
+        });
+    client
+        .post(format!("{base}/v1/files/{id}/complete"))
+        .bearer_auth(token)
+        .json(&json!({}))
         .send()
         .await
-        .expect("PUT")
+        .expect("complete")
+}
+
+/// A download answer, with the redirect to the bucket followed (on S3 a private file's bytes
+/// come from a presigned URL of the bucket).
+pub async fn follow_to_bucket(client: &reqwest::Client, resp: Response) -> Response {
+    if resp.status() != StatusCode::FOUND {
+        return resp;
+    }
+    let location = header(&resp, "location").expect("a redirect's Location");
+    client
+        .get(location)
+        .send()
+        .await
+        .expect("GET from the bucket")
 }
 
 /// A `PUT` to the ticket's URL carrying the ticket's headers, without a body yet.
@@ -161,6 +251,7 @@ pub async fn file_of(app: &TestApp, token: Option<&str>, id: &str) -> Value {
 /// The owner's `GET /v1/files/{id}/content`, which must answer 200; returns the bytes.
 pub async fn download(app: &TestApp, token: Option<&str>, id: &str) -> Vec<u8> {
     let resp = app.get(&format!("/v1/files/{id}/content"), token).await;
+    let resp = follow_to_bucket(&app.client, resp).await;
     let status = resp.status();
     let bytes = resp.bytes().await.expect("body").to_vec();
     assert_eq!(

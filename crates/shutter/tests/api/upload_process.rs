@@ -18,7 +18,7 @@ const MIB: u64 = 1024 * 1024;
 
 #[tokio::test]
 async fn a_1_gib_put_streams_to_disk_with_flat_memory() {
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let server = ChildServer::start(
         data.path(),
@@ -296,13 +296,14 @@ async fn a_tus_upload_resumes_after_the_server_is_killed() {
         .send()
         .await
         .unwrap();
+    let resp = follow_to_bucket(&client, resp).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(sha256_hex(&resp.bytes().await.unwrap()), sha);
 }
 
 #[tokio::test]
 async fn a_put_cut_by_a_server_kill_is_never_ready_with_wrong_bytes() {
-    let data = crate::backend::data_dir().await;
+    let data = crate::backend::local_storage_data_dir().await;
     let port = free_port();
     let mut server = ChildServer::start(data.path(), port, &[]).await;
     let client = http_client();

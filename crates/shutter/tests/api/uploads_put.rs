@@ -13,7 +13,7 @@ use crate::upload_helpers::*;
 
 #[tokio::test]
 async fn completing_someone_elses_file_is_forbidden_when_public_and_not_found_when_private() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, alice) = user(&app, "alice").await;
     let (_, bob) = user(&app, "bob").await;
     let bytes = b"shared notes".to_vec();
@@ -47,7 +47,7 @@ async fn completing_someone_elses_file_is_forbidden_when_public_and_not_found_wh
 
 #[tokio::test]
 async fn a_photo_uploads_with_the_ticket_and_is_ready_with_its_dimensions() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (alice_id, token) = user(&app, "alice").await;
     let photo = testdata("photos/kleiber_1080x1080.jpg");
     let mut body = file_request("kleiber.jpg", "image/jpeg", photo.len());
@@ -83,6 +83,7 @@ async fn a_photo_uploads_with_the_ticket_and_is_ready_with_its_dimensions() {
 
     assert_eq!(download(&app, Some(&token), &id).await, photo);
     let resp = app.client.get(url).send().await.unwrap();
+    let resp = follow_to_bucket(&app.client, resp).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header(&resp, "content-type").as_deref(), Some("image/jpeg"));
     assert_eq!(
@@ -134,7 +135,7 @@ async fn a_photo_uploads_with_the_ticket_and_is_ready_with_its_dimensions() {
 
 #[tokio::test]
 async fn real_photos_report_their_displayed_dimensions() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let photos: [(&str, &str, u32, u32); 8] = [
         ("path_exif_orientation6_gps.jpg", "image/jpeg", 1000, 1600),
@@ -168,7 +169,7 @@ async fn real_photos_report_their_displayed_dimensions() {
 
 #[tokio::test]
 async fn fewer_bytes_than_declared_is_size_mismatch() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let (file, ticket) = create_file(
         &app,
@@ -193,7 +194,7 @@ async fn fewer_bytes_than_declared_is_size_mismatch() {
 
 #[tokio::test]
 async fn more_bytes_than_declared_is_file_too_large() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
 
     // Content-Length over the declared size: refused at once.
@@ -230,7 +231,7 @@ async fn more_bytes_than_declared_is_file_too_large() {
 
 #[tokio::test]
 async fn declared_checksums_are_checked() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = pseudo_random(5000, 3);
     let other = pseudo_random(5000, 4);
@@ -267,7 +268,7 @@ async fn declared_checksums_are_checked() {
 
 #[tokio::test]
 async fn bytes_that_are_not_the_declared_image_type_are_content_mismatch() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let cases: [(&str, &str, &str); 5] = [
         ("hostile/text_named.jpg", "image/jpeg", "plain text as JPEG"),
@@ -307,7 +308,7 @@ async fn bytes_that_are_not_the_declared_image_type_are_content_mismatch() {
 
 #[tokio::test]
 async fn image_headers_over_the_pixel_limit_are_image_too_large() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     for (path, content_type) in [
         ("hostile/bomb_20000x20000.png", "image/png"),
@@ -329,7 +330,7 @@ async fn image_headers_over_the_pixel_limit_are_image_too_large() {
     upload(&app, &token, "ok.jpg", "image/jpeg", &photo).await;
 
     // The limit is `media.max_pixels`: 1080×1080 is over a million.
-    let small = spawn_app_with(|c| c.media.max_pixels = 1_000_000).await;
+    let small = spawn_local_storage_app_with(|c| c.media.max_pixels = 1_000_000).await;
     let (_, token) = user(&small, "alice").await;
     let (file, ticket) = create_file(
         &small,
@@ -348,7 +349,7 @@ async fn image_headers_over_the_pixel_limit_are_image_too_large() {
 /// SPEC 1: "A limit error also names the limit … (on … `image_too_large` …)".
 #[tokio::test]
 async fn image_too_large_names_the_pixel_limit() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = testdata("hostile/bomb_20000x20000.png");
     let (_, ticket) = create_file(
@@ -366,7 +367,7 @@ async fn image_too_large_names_the_pixel_limit() {
 
 #[tokio::test]
 async fn a_tampered_or_mismatched_upload_url_is_invalid_signature() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = testdata("photos/kleiber_1080x1080.jpg");
     let (file, ticket) = create_file(
@@ -431,7 +432,7 @@ async fn a_tampered_or_mismatched_upload_url_is_invalid_signature() {
 
 #[tokio::test]
 async fn an_upload_url_past_its_expiry_is_upload_expired() {
-    let app = spawn_app_with(|c| {
+    let app = spawn_local_storage_app_with(|c| {
         c.storage.upload_url_ttl = shutter_core::config::DurationValue::secs(1);
         c.storage.sweep_interval = shutter_core::config::DurationValue::secs(3600);
     })
@@ -457,7 +458,7 @@ async fn an_upload_url_past_its_expiry_is_upload_expired() {
 
 #[tokio::test]
 async fn the_sweeper_fails_abandoned_uploads_with_upload_expired() {
-    let app = spawn_app_with(|c| {
+    let app = spawn_local_storage_app_with(|c| {
         c.storage.upload_url_ttl = shutter_core::config::DurationValue::secs(1);
         c.storage.sweep_interval = shutter_core::config::DurationValue::secs(1);
     })
@@ -507,7 +508,7 @@ async fn the_sweeper_fails_abandoned_uploads_with_upload_expired() {
 
 #[tokio::test]
 async fn an_upload_that_breaks_off_puts_the_file_back_to_pending() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = pseudo_random(256 * 1024, 5);
     let (file, ticket) = create_file(
@@ -558,7 +559,7 @@ async fn an_upload_that_breaks_off_puts_the_file_back_to_pending() {
 
 #[tokio::test]
 async fn a_second_upload_while_one_is_running_is_a_conflict() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     let bytes = pseudo_random(200_000, 6);
     let (file, ticket) = create_file(
@@ -600,7 +601,7 @@ async fn a_second_upload_while_one_is_running_is_a_conflict() {
 /// stored digests must still be exactly the bytes' own, with a declared MD5 checked too.
 #[tokio::test]
 async fn a_multi_megabyte_upload_gets_exact_digests() {
-    let app = spawn_app().await;
+    let app = spawn_local_storage_app().await;
     let (_, token) = user(&app, "alice").await;
     // Not a whole number of batches or chunks.
     let bytes = pseudo_random(5 * 1024 * 1024 + 12_345, 41);
