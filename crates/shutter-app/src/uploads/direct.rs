@@ -53,13 +53,7 @@ impl Shutter {
                 "the upload window has closed",
             ));
         }
-        let _guard = self.lock_upload(id)?;
-        // Read again under the lock: a concurrent `complete` may have finished it.
-        let file = self
-            .files
-            .file_by_id(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("file"))?;
+        let (_guard, file) = self.lock_and_reload(id).await?;
         if !file.status.is_open() {
             return Ok(file);
         }

@@ -178,6 +178,18 @@ impl Shutter {
         })
     }
 
+    /// Takes the file's writer lock and reads the file again under it: another writer may
+    /// have completed (or failed) it since it was read without the lock.
+    async fn lock_and_reload(&self, id: Id) -> AppResult<(UploadGuard<'_>, FileRecord)> {
+        let guard = self.lock_upload(id)?;
+        let file = self
+            .files
+            .file_by_id(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("file"))?;
+        Ok((guard, file))
+    }
+
     pub(crate) fn forget_upload_state(&self, id: Id) {
         if let Ok(mut d) = self.uploads.digests.lock() {
             d.remove(&id);

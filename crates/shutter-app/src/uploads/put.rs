@@ -39,14 +39,8 @@ impl Shutter {
                 "the upload URL has expired",
             ));
         }
-        // The status is read again under the lock: another PUT may have completed the file
-        // since it was read above, and a completed file must not fail or be written again.
-        let _guard = self.lock_upload(id)?;
-        let file = self
-            .files
-            .file_by_id(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("file"))?;
+        // A completed file must not fail or be written again.
+        let (_guard, file) = self.lock_and_reload(id).await?;
         if !file.status.is_open() {
             return Err(AppError::new(
                 ErrorCode::Conflict,

@@ -41,6 +41,15 @@ async fn put_to_bucket(app: &TestApp, ticket: &Value, bytes: Vec<u8>) -> reqwest
     req.body(bytes).send().await.expect("PUT to the bucket")
 }
 
+/// Creates a file and sends its bytes to the ticket's URL, which must take them; returns
+/// the file's id and its ticket. Nothing is checked until `complete`.
+async fn create_and_put(app: &TestApp, token: &str, body: &Value, bytes: &[u8]) -> (String, Value) {
+    let (file, ticket) = create_file(app, token, body).await;
+    let resp = put_to_bucket(app, &ticket, bytes.to_vec()).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the bucket takes the bytes");
+    (id_of(&file), ticket)
+}
+
 async fn complete(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
     app.post_json(&format!("/v1/files/{id}/complete"), Some(token), &body)
         .await
@@ -154,12 +163,7 @@ async fn verified_bytes_cannot_be_replaced_through_a_ticket_that_is_still_valid(
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(50_000, 1);
     let body = json!({"filename": "a.bin", "size": bytes.len(), "content_type": "application/octet-stream"});
-    let (file, ticket) = create_file(&app, &token, &body).await;
-    let id = id_of(&file);
-    assert_eq!(
-        put_to_bucket(&app, &ticket, bytes.clone()).await.status(),
-        StatusCode::OK
-    );
+    let (id, ticket) = create_and_put(&app, &token, &body, &bytes).await;
     expect_status(complete(&app, &token, &id, json!({})).await, StatusCode::OK).await;
 
     // The URL has not expired: the bucket takes another PUT of the same size...
@@ -283,12 +287,7 @@ async fn a_checksum_mismatch_fails_the_file_and_deletes_the_bytes() {
     let bytes = pseudo_random(20_000, 6);
     let body = json!({"filename": "a.bin", "size": bytes.len(), "content_type": "application/octet-stream",
         "sha256": sha256_hex(b"something else")});
-    let (file, ticket) = create_file(&app, &token, &body).await;
-    let id = id_of(&file);
-    assert_eq!(
-        put_to_bucket(&app, &ticket, bytes).await.status(),
-        StatusCode::OK
-    );
+    let (id, _ticket) = create_and_put(&app, &token, &body, &bytes).await;
     assert_problem(
         complete(&app, &token, &id, json!({})).await,
         422,
@@ -331,12 +330,7 @@ async fn a_photo_uploaded_to_the_bucket_is_processed_into_variants() {
     let (_, token) = user(&app, "sam").await;
     let bytes = testdata("photos/kleiber_1080x1080.jpg");
     let body = json!({"filename": "bird.jpg", "size": bytes.len(), "content_type": "image/jpeg"});
-    let (file, ticket) = create_file(&app, &token, &body).await;
-    let id = id_of(&file);
-    assert_eq!(
-        put_to_bucket(&app, &ticket, bytes.clone()).await.status(),
-        StatusCode::OK
-    );
+    let (id, _ticket) = create_and_put(&app, &token, &body, &bytes).await;
     let done = expect_status(complete(&app, &token, &id, json!({})).await, StatusCode::OK).await;
     let ready = settled(&app, &token, &done["file"]).await;
     assert_eq!(ready["width"], 1080, "{ready}");
@@ -442,12 +436,7 @@ async fn public_files_keep_a_stable_url_served_by_shutter() {
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(5_000, 10);
     let body = json!({"filename": "a.txt", "size": bytes.len(), "content_type": "text/plain", "visibility": "public"});
-    let (file, ticket) = create_file(&app, &token, &body).await;
-    let id = id_of(&file);
-    assert_eq!(
-        put_to_bucket(&app, &ticket, bytes.clone()).await.status(),
-        StatusCode::OK
-    );
+    let (id, _ticket) = create_and_put(&app, &token, &body, &bytes).await;
     let done = expect_status(complete(&app, &token, &id, json!({})).await, StatusCode::OK).await;
     let url = done["file"]["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&app.address), "{url}");
