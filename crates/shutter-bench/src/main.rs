@@ -4,7 +4,10 @@
 //!
 //! ```sh
 //! cargo run --release -p shutter-bench -- --quick
+//! cargo run --release -p shutter-bench -- --quick --storage s3 --only presign,upload_small,upload_large
 //! ```
+//!
+//! `--storage s3` runs the server on a bucket of its own s3s-fs (see `s3.rs`).
 //!
 //! See BENCHMARKS.md at the root of the repository.
 

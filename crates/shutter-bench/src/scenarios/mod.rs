@@ -326,3 +326,24 @@ pub(crate) async fn send_upload(
         complete: started.elapsed() - transfer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+    use bytes::Bytes;
+
+    #[test]
+    fn byte_ranges_slice_across_pieces() {
+        let pieces = vec![
+            Bytes::from_static(b"abcd"),
+            Bytes::from_static(b"efgh"),
+            Bytes::from_static(b"ij"),
+        ];
+        let join = |v: Vec<Bytes>| v.iter().flat_map(|b| b.to_vec()).collect::<Vec<u8>>();
+        assert_eq!(join(byte_range(&pieces, 0, 10)), b"abcdefghij");
+        assert_eq!(join(byte_range(&pieces, 2, 7)), b"cdefg");
+        assert_eq!(join(byte_range(&pieces, 4, 8)), b"efgh");
+        assert_eq!(join(byte_range(&pieces, 8, 10)), b"ij");
+        assert!(byte_range(&pieces, 10, 10).is_empty());
+    }
+}
