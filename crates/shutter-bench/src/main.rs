@@ -4,13 +4,17 @@
 //!
 //! ```sh
 //! cargo run --release -p shutter-bench -- --quick
+//! cargo run --release -p shutter-bench -- --quick --storage s3 --only presign,upload_small,upload_large
 //! ```
+//!
+//! `--storage s3` runs the server on a bucket of its own s3s-fs (see `s3.rs`).
 //!
 //! See BENCHMARKS.md at the root of the repository.
 
 mod load;
 mod machine;
 mod report;
+mod s3;
 mod scenario;
 mod scenarios;
 mod seed;
@@ -29,7 +33,7 @@ use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::report::Outcome;
-use crate::scenario::{Ctx, Durations};
+use crate::scenario::{Ctx, Durations, Storage};
 use crate::seed::SeedPlan;
 use crate::server::ServerConfig;
 
@@ -64,6 +68,10 @@ struct Args {
     /// Keep the temporary data directory (its path is printed).
     #[arg(long)]
     keep_data: bool,
+    /// Where the server stores files: `local` (its data directory) or `s3` (a local
+    /// s3s-fs the harness starts on a fresh directory, stopped at the end).
+    #[arg(long, value_enum, default_value_t = Storage::Local)]
+    storage: Storage,
 }
 
 #[tokio::main]
@@ -166,12 +174,46 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         .context("creating a temporary data directory")?;
     let data_dir = tmp.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
+    scenario::set_storage(args.storage);
+    // With `--storage s3`, the bucket's directory sits beside the data directory, on the same
+    // filesystem (the one `upload_large` writes its disk probe to).
+    let s3_server = match args.storage {
+        Storage::Local => None,
+        Storage::S3 => {
+            let s3_log = out_dir.join("s3s-fs.log");
+            let s3 = s3::S3Server::start(&tmp.path().join("s3"), &s3_log).await?;
+            eprintln!(
+                "bench: s3s-fs at {} over {} (bucket {}), its log in {}",
+                s3.endpoint.endpoint,
+                s3.root.display(),
+                s3.endpoint.bucket,
+                s3_log.display()
+            );
+            Some(s3)
+        }
+    };
+    machine.insert(
+        "storage".into(),
+        json!(match &s3_server {
+            None => "local (the data directory)".to_owned(),
+            Some(s3) => format!(
+                "s3 (s3s-fs {} on 127.0.0.1, bucket {}, path-style)",
+                s3::S3S_FS_VERSION,
+                s3.endpoint.bucket
+            ),
+        }),
+    );
+    let mut server_env = vec![("SHUTTER_STORAGE__BACKEND", args.storage.name().to_owned())];
+    if let Some(s3) = &s3_server {
+        server_env = s3.endpoint.env();
+    }
     let config = ServerConfig {
         bin,
         data_dir: data_dir.clone(),
         port: server::free_port()?,
         log_file: out_dir.join("server.log"),
         log_filter: args.server_log.clone(),
+        env: server_env,
     };
     eprintln!(
         "bench: data in {}, server on {}, its log in {}",
@@ -258,6 +300,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         base_url,
         data_dir: data_dir.clone(),
         server_pid: srv.pid()?,
+        storage: args.storage,
+        store_pid: s3_server.as_ref().and_then(s3::S3Server::pid),
         http,
         minter,
         seeded,
@@ -300,6 +344,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     }
     ctx.db.close().await;
     srv.stop().await?;
+    if let Some(s3) = s3_server {
+        s3.stop().await?;
+    }
 
     if let Some(load) = machine::load_average() {
         machine.insert("loadavg_end".into(), json!(load));

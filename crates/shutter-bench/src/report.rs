@@ -49,8 +49,9 @@ pub fn table(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Shutter benchmarks ({} mode)",
-        if quick { "quick" } else { "full" }
+        "Shutter benchmarks ({} mode, {} storage)",
+        if quick { "quick" } else { "full" },
+        crate::scenario::storage().name()
     );
     for (k, v) in machine {
         let _ = writeln!(out, "  {k:<14} {}", show(v));

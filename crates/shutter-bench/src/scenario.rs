@@ -24,6 +24,10 @@ pub struct Ctx {
     pub data_dir: PathBuf,
     /// The server process, to read its memory in `/proc`.
     pub server_pid: u32,
+    /// Where the server stores files.
+    pub storage: Storage,
+    /// The S3 server's process with `--storage s3` (s3s-fs), to read its memory.
+    pub store_pid: Option<u32>,
     /// For the few control requests (creating a post, confirming a feed), not for load.
     pub http: reqwest::Client,
     pub minter: Minter,
@@ -33,6 +37,37 @@ pub struct Ctx {
     /// The server's database, read-only, to observe what the server did.
     pub db: SqlitePool,
     pub durations: Durations,
+}
+
+/// Where the server stores files (`--storage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Storage {
+    /// The server's data directory.
+    Local,
+    /// A bucket of a local S3 server (s3s-fs) the harness starts.
+    S3,
+}
+
+impl Storage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Local => "local",
+            Storage::S3 => "s3",
+        }
+    }
+}
+
+static STORAGE: std::sync::OnceLock<Storage> = std::sync::OnceLock::new();
+
+/// Records the run's storage once, for what a scenario targets and skips (which the report
+/// asks for without a [`Ctx`]).
+pub fn set_storage(storage: Storage) {
+    let _ = STORAGE.set(storage);
+}
+
+/// The run's storage (local until [`set_storage`]).
+pub fn storage() -> Storage {
+    STORAGE.get().copied().unwrap_or(Storage::Local)
 }
 
 /// How long load runs last.
@@ -78,6 +113,11 @@ impl Figures {
         if let Some(n) = serde_json::Number::from_f64(v) {
             self.0.insert(name.to_owned(), Value::Number(n));
         }
+    }
+
+    /// A word or phrase (what a figure cannot say in a number).
+    pub fn text(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_owned(), Value::String(value.into()));
     }
 
     /// A count.

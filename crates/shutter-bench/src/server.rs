@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub log_file: PathBuf,
     /// `RUST_LOG` for the server; `None` leaves its default.
     pub log_filter: Option<String>,
+    /// Extra environment (the S3 store's `SHUTTER_STORAGE__*` with `--storage s3`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl ServerConfig {
@@ -91,6 +93,7 @@ impl ServerConfig {
                 FANOUT_THRESHOLD.to_string(),
             )
             .env("SHUTTER_LOG__FORMAT", "json")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             // A config file in the caller's working directory must not leak in.
             .current_dir(&self.data_dir)
             .stdin(Stdio::null());

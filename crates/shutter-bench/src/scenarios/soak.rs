@@ -22,7 +22,7 @@ use crate::load::{self, Req, Stop};
 use crate::scenario::{Check, Ctx, Figures, Scenario, Target};
 use crate::scenarios::upload_large::proc_status_kib;
 use crate::scenarios::upload_small::photos_dir;
-use crate::scenarios::{create_file, put_content, read_mix, say, write_mix};
+use crate::scenarios::{create_file, read_mix, say, send_upload, write_mix};
 
 pub struct Soak;
 
@@ -91,7 +91,7 @@ impl Scenario for Soak {
                         let ticket =
                             create_file(ctx, &token, &name, photo.len() as u64, "image/jpeg")
                                 .await?;
-                        put_content(ctx, &ticket, reqwest::Body::from(photo.clone())).await
+                        send_upload(ctx, &token, &ticket, vec![photo.clone()]).await
                     };
                     match one.await {
                         Ok(_) => uploaded.fetch_add(1, Ordering::Relaxed),

@@ -1,6 +1,7 @@
 //! `upload_small`: 1080×1080 JPEG photos (the shared test photo `kleiber_1080x1080.jpg`,
 //! 130 KB) end to end at 16 concurrent uploaders, each a different user: `POST /v1/files`
-//! for a ticket, the presigned `PUT`, then waiting on the user's own live event stream
+//! for a ticket, the presigned `PUT` (on S3 storage to the bucket, then `POST
+//! /v1/files/{id}/complete`), then waiting on the user's own live event stream
 //! (`GET /v1/events`, Server-Sent Events) for `file.ready`, which comes once the variants
 //! and the blurhash are stored. Each photo's time runs from the ticket request to that
 //! event. Every uploader sends one photo first that is not counted.
@@ -14,8 +15,8 @@ use async_trait::async_trait;
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, Barrier};
 
-use crate::scenario::{Ctx, Figures, Scenario};
-use crate::scenarios::{create_file, put_content};
+use crate::scenario::{Ctx, Figures, Scenario, Storage};
+use crate::scenarios::{create_file, send_upload};
 
 pub struct UploadSmall;
 
@@ -86,7 +87,7 @@ async fn one_photo(
         "image/jpeg",
     )
     .await?;
-    put_content(ctx, &ticket, reqwest::Body::from(photo.clone())).await?;
+    send_upload(ctx, token, &ticket, vec![photo.clone()]).await?;
     loop {
         let event = tokio::time::timeout(Duration::from_secs(60), events.recv())
             .await
@@ -196,6 +197,13 @@ impl Scenario for UploadSmall {
         );
         let mut f = Figures::default();
         f.count("uploaders", UPLOADERS as u64);
+        f.text(
+            "path",
+            match ctx.storage {
+                Storage::Local => "Shutter, one presigned PUT",
+                Storage::S3 => "bucket, one presigned PUT, then complete",
+            },
+        );
         f.count("photos", photos as u64);
         f.count("photo_bytes", photo.len() as u64);
         f.set("photos_per_s", photos as f64 / secs, 2);
