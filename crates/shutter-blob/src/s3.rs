@@ -206,6 +206,54 @@ impl S3BlobStore {
         format!("{DIRECT}{id}/multipart")
     }
 
+    /// The id of a ticket's multipart upload while it is open.
+    async fn direct_multipart_id(&self, id: Id) -> BlobResult<Option<String>> {
+        let text = found(self.get_text(&Self::direct_marker_key(id)).await)?;
+        Ok(text.map(|t| t.trim().to_owned()))
+    }
+
+    /// Starts a multipart upload of `key`; returns its id.
+    async fn create_multipart(&self, key: &str, content_type: Option<&str>) -> BlobResult<String> {
+        let url = self
+            .inner
+            .bucket
+            .create_multipart_upload(Some(&self.inner.credentials), key)
+            .sign(REQUEST_TTL);
+        let mut request = self.inner.http.post(url);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let text = self
+            .send_for_text("starting a multipart upload", request)
+            .await?;
+        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
+            .map_err(|e| BlobError::Other(anyhow::anyhow!("unreadable multipart upload: {e}")))?;
+        Ok(created.upload_id().to_owned())
+    }
+
+    /// Completes a multipart upload of `key` with the parts' ETags, numbered from 1.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> BlobResult<()> {
+        let action = self.inner.bucket.complete_multipart_upload(
+            Some(&self.inner.credentials),
+            key,
+            upload_id,
+            etags.iter().map(String::as_str),
+        );
+        let url = action.sign(REQUEST_TTL);
+        let body = action.body();
+        self.send_for_text(
+            "completing a multipart upload",
+            self.inner.http.post(url).body(body),
+        )
+        .await
+        .map(drop)
+    }
+
     /// A small object's bytes as text.
     async fn get_text(&self, key: &str) -> BlobResult<String> {
         let url = self
@@ -264,11 +312,8 @@ impl S3BlobStore {
     /// Aborts a ticket's multipart upload that was never completed (the store would keep its
     /// parts, unlisted, for ever), then forgets it.
     async fn abort_direct_multipart(&self, id: Id) -> BlobResult<()> {
-        let marker = Self::direct_marker_key(id);
-        let upload_id = match self.get_text(&marker).await {
-            Ok(upload_id) => upload_id,
-            Err(BlobError::NotFound) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(upload_id) = self.direct_multipart_id(id).await? else {
+            return Ok(());
         };
         let url = self
             .inner
@@ -276,17 +321,14 @@ impl S3BlobStore {
             .abort_multipart_upload(
                 Some(&self.inner.credentials),
                 &Self::direct_key(id),
-                upload_id.trim(),
+                &upload_id,
             )
             .sign(REQUEST_TTL);
-        match self
-            .send("aborting a multipart upload", self.inner.http.delete(url))
-            .await
-        {
-            Ok(_) | Err(BlobError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
-        self.delete_object(&marker).await
+        found(
+            self.send("aborting a multipart upload", self.inner.http.delete(url))
+                .await,
+        )?;
+        self.delete_object(&Self::direct_marker_key(id)).await
     }
 
     fn chunk_key(id: Id, start: u64) -> String {
@@ -481,13 +523,11 @@ impl S3BlobStore {
             .bucket
             .delete_object(Some(&self.inner.credentials), key)
             .sign(REQUEST_TTL);
-        match self
-            .send("deleting an object", self.inner.http.delete(url))
-            .await
-        {
-            Ok(_) | Err(BlobError::NotFound) => Ok(()),
-            Err(e) => Err(e),
-        }
+        found(
+            self.send("deleting an object", self.inner.http.delete(url))
+                .await,
+        )
+        .map(drop)
     }
 
     /// Deletes the keys, a batch per request; absent ones are fine.
@@ -541,9 +581,8 @@ impl S3BlobStore {
         let copy_source = self.copy_source(source);
         action
             .headers_mut()
-            .insert("x-amz-copy-source", copy_source);
+            .insert("x-amz-copy-source", copy_source.clone());
         let url = action.sign(REQUEST_TTL);
-        let copy_source = self.copy_source(source);
         self.send_for_text(
             "copying an object",
             self.inner
@@ -561,35 +600,10 @@ impl S3BlobStore {
 
     /// `target` assembled from the chunks by a multipart upload of server-side copies.
     async fn assemble(&self, chunks: &[Chunk], id: Id, target: &str) -> BlobResult<()> {
-        let url = self
-            .inner
-            .bucket
-            .create_multipart_upload(Some(&self.inner.credentials), target)
-            .sign(REQUEST_TTL);
-        let text = self
-            .send_for_text("starting a multipart upload", self.inner.http.post(url))
-            .await?;
-        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
-            .map_err(|e| BlobError::Other(anyhow::anyhow!("unreadable multipart upload: {e}")))?;
-        let upload_id = created.upload_id().to_owned();
+        let upload_id = self.create_multipart(target, None).await?;
         let copied = self.copy_parts(chunks, id, target, &upload_id).await;
         let completed = match copied {
-            Ok(etags) => {
-                let action = self.inner.bucket.complete_multipart_upload(
-                    Some(&self.inner.credentials),
-                    target,
-                    &upload_id,
-                    etags.iter().map(String::as_str),
-                );
-                let url = action.sign(REQUEST_TTL);
-                let body = action.body();
-                self.send_for_text(
-                    "completing a multipart upload",
-                    self.inner.http.post(url).body(body),
-                )
-                .await
-                .map(drop)
-            }
+            Ok(etags) => self.complete_multipart(target, &upload_id, &etags).await,
             Err(e) => Err(e),
         };
         if completed.is_err() {
@@ -689,23 +703,7 @@ impl BlobStore for S3BlobStore {
         // At most 10 000 parts (S3's limit), each at least a part's minimum.
         let part_size = (PART_SIZE as u64).max(size.div_ceil(10_000));
         let count = size.div_ceil(part_size).max(1);
-        let create = self
-            .inner
-            .bucket
-            .create_multipart_upload(Some(&self.inner.credentials), &target)
-            .sign(REQUEST_TTL);
-        let text = self
-            .send_for_text(
-                "starting a multipart upload",
-                self.inner
-                    .http
-                    .post(create)
-                    .header(reqwest::header::CONTENT_TYPE, content_type),
-            )
-            .await?;
-        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
-            .map_err(|e| BlobError::Other(anyhow::anyhow!("unreadable multipart upload: {e}")))?;
-        let upload_id = created.upload_id().to_owned();
+        let upload_id = self.create_multipart(&target, Some(content_type)).await?;
         self.put_object(&Self::direct_marker_key(id), Bytes::from(upload_id.clone()))
             .await?;
         let mut parts = Vec::new();
@@ -733,49 +731,31 @@ impl BlobStore for S3BlobStore {
     ) -> BlobResult<()> {
         let id = Self::upload_id(key)?;
         let target = Self::direct_key(id);
-        let marker = Self::direct_marker_key(id);
-        match self.get_text(&marker).await {
-            Ok(upload_id) => {
-                let mut etags: Vec<(u32, String)> = match parts {
-                    Some(parts) => parts,
-                    None => self
-                        .list_parts(&target, &upload_id)
-                        .await?
-                        .into_iter()
-                        .map(|(number, _, etag)| (number, etag))
-                        .collect(),
-                };
-                etags.sort_by_key(|p| p.0);
-                let numbered = etags.iter().enumerate().all(|(i, p)| p.0 as usize == i + 1);
-                if etags.is_empty() || !numbered {
-                    return Err(BlobError::NotFound);
-                }
-                let action = self.inner.bucket.complete_multipart_upload(
-                    Some(&self.inner.credentials),
-                    &target,
-                    &upload_id,
-                    etags.iter().map(|p| p.1.as_str()),
-                );
-                let url = action.sign(REQUEST_TTL);
-                let body = action.body();
-                match self
-                    .send_for_text(
-                        "completing a multipart upload",
-                        self.inner.http.post(url).body(body),
-                    )
-                    .await
-                {
-                    Ok(_) => {}
-                    // Parts missing, too small or not as listed: the bytes are not all there.
-                    Err(BlobError::Other(e)) if is_incomplete_upload(&e) => {
-                        return Err(BlobError::NotFound)
-                    }
-                    Err(e) => return Err(e),
-                }
-                self.delete_object(&marker).await?;
+        if let Some(upload_id) = self.direct_multipart_id(id).await? {
+            let mut etags: Vec<(u32, String)> = match parts {
+                Some(parts) => parts,
+                None => self
+                    .list_parts(&target, &upload_id)
+                    .await?
+                    .into_iter()
+                    .map(|(number, _, etag)| (number, etag))
+                    .collect(),
+            };
+            etags.sort_by_key(|p| p.0);
+            let numbered = etags.iter().enumerate().all(|(i, p)| p.0 as usize == i + 1);
+            if etags.is_empty() || !numbered {
+                return Err(BlobError::NotFound);
             }
-            Err(BlobError::NotFound) => {}
-            Err(e) => return Err(e),
+            let etags: Vec<String> = etags.into_iter().map(|p| p.1).collect();
+            match self.complete_multipart(&target, &upload_id, &etags).await {
+                Ok(()) => {}
+                // Parts missing, too small or not as listed: the bytes are not all there.
+                Err(BlobError::Other(e)) if is_incomplete_upload(&e) => {
+                    return Err(BlobError::NotFound)
+                }
+                Err(e) => return Err(e),
+            }
+            self.delete_object(&Self::direct_marker_key(id)).await?;
         }
         self.head_len(&target).await?;
         self.discard_partial(key).await?;
@@ -786,18 +766,10 @@ impl BlobStore for S3BlobStore {
     async fn direct_upload_progress(&self, key: &str) -> BlobResult<Option<u64>> {
         let id = Self::upload_id(key)?;
         let target = Self::direct_key(id);
-        match self.get_text(&Self::direct_marker_key(id)).await {
-            Ok(upload_id) => match self.list_parts(&target, &upload_id).await {
-                Ok(parts) => Ok(Some(parts.iter().map(|p| p.1).sum())),
-                Err(BlobError::NotFound) => Ok(None),
-                Err(e) => Err(e),
-            },
-            Err(BlobError::NotFound) => match self.head_len(&target).await {
-                Ok(len) => Ok(Some(len)),
-                Err(BlobError::NotFound) => Ok(None),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+        match self.direct_multipart_id(id).await? {
+            Some(upload_id) => Ok(found(self.list_parts(&target, &upload_id).await)?
+                .map(|parts| parts.iter().map(|p| p.1).sum())),
+            None => found(self.head_len(&target).await),
         }
     }
 
@@ -1102,6 +1074,15 @@ impl PartialWriter for S3PartialWriter {
     async fn sync(&mut self) -> BlobResult<u64> {
         self.flush().await?;
         Ok(self.len())
+    }
+}
+
+/// `NotFound` as `None`: for what may or may not exist.
+fn found<T>(result: BlobResult<T>) -> BlobResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(BlobError::NotFound) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

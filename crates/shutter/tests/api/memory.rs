@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{expect_status, free_port, http_client};
 use crate::upload_helpers::{
-    b64, register_on, testdata, tus_create_on, tus_patch_on, ChildServer, TUS,
+    b64, register_on, testdata, tus_create_on, tus_metadata, tus_patch_on, ChildServer, TUS,
 };
 
 const MIB: u64 = 1024;
@@ -211,11 +211,10 @@ async fn a_tus_upload_into_s3_streams_through_in_bounded_memory() {
     .await;
     let client = http_client();
     let token = register_on(&client, &server.base, "streamer").await;
-    let metadata = format!(
-        "filename {},content_type {}",
-        b64(b"big.bin"),
-        b64(b"application/octet-stream")
-    );
+    let metadata = tus_metadata(&[
+        ("filename", "big.bin"),
+        ("content_type", "application/octet-stream"),
+    ]);
     let (url, id) = tus_create_on(&client, &server.base, &token, SIZE, &metadata).await;
     let before = server.proc_kib("VmHWM");
     let mut sha = Sha256::new();

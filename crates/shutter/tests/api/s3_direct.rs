@@ -6,25 +6,22 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::Arc;
-
-use shutter_app::ports::BlobStore;
 use shutter_core::config::Config;
 
-use crate::backend::{blob_store, data_dir_on, Database, Storage};
+use crate::backend::{data_dir_on, Database, Storage};
+use crate::photo_helpers::bytes_kept;
 
 use crate::helpers::{assert_problem, expect_status, header, id_of, start, test_config, TestApp};
 use crate::upload_helpers::{
-    create_file, file_of, pseudo_random, settled, sha256_hex, testdata, user,
+    create_file, file_of, pseudo_random, settled, sha256_hex, testdata, ticket_request, user,
 };
 
-/// A server on the run's database with its objects in a bucket of its own, and that bucket.
-async fn s3_app(configure: impl FnOnce(&mut Config)) -> (TestApp, Arc<dyn BlobStore>) {
+/// A server on the run's database with its objects in a bucket of its own.
+async fn s3_app(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = data_dir_on(Database::Requested, Storage::S3).await;
-    let store = blob_store(dir.path());
     let mut config = test_config(dir.path());
     configure(&mut config);
-    (start(config, dir).await, store)
+    start(config, dir).await
 }
 
 fn endpoint() -> String {
@@ -33,12 +30,11 @@ fn endpoint() -> String {
 
 /// `PUT` to a ticket URL of the bucket, with the ticket's headers and no Authorization.
 async fn put_to_bucket(app: &TestApp, ticket: &Value, bytes: Vec<u8>) -> reqwest::Response {
-    let url = ticket["url"].as_str().expect("ticket url");
-    let mut req = app.client.put(url);
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        req = req.header(name.as_str(), value.as_str().expect("header"));
-    }
-    req.body(bytes).send().await.expect("PUT to the bucket")
+    ticket_request(app, ticket)
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT to the bucket")
 }
 
 /// Creates a file and sends its bytes to the ticket's URL, which must take them; returns
@@ -84,16 +80,9 @@ async fn download_via_bucket(
     req.send().await.expect("GET from the bucket")
 }
 
-/// Whether the bucket holds anything of the file (its object, variants, upload chunks or
-/// direct upload).
-async fn stored(store: &Arc<dyn BlobStore>, id: &str) -> bool {
-    let listed = store.list_file_ids().await.expect("list");
-    listed.iter().any(|(file, _)| file.to_string() == id)
-}
-
 #[tokio::test]
 async fn a_presigned_put_then_complete_stores_and_serves_the_file() {
-    let (app, _store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(300_000, 7);
     let body = json!({"filename": "report.pdf", "size": bytes.len(), "content_type": "application/pdf",
@@ -159,7 +148,7 @@ async fn a_presigned_put_then_complete_stores_and_serves_the_file() {
 
 #[tokio::test]
 async fn verified_bytes_cannot_be_replaced_through_a_ticket_that_is_still_valid() {
-    let (app, _store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(50_000, 1);
     let body = json!({"filename": "a.bin", "size": bytes.len(), "content_type": "application/octet-stream"});
@@ -180,7 +169,7 @@ async fn verified_bytes_cannot_be_replaced_through_a_ticket_that_is_still_valid(
 
 #[tokio::test]
 async fn a_ticket_url_is_signed_for_its_type_and_length() {
-    let (app, _store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(10_000, 3);
     let body = json!({"filename": "a.txt", "size": bytes.len(), "content_type": "text/plain"});
@@ -230,7 +219,7 @@ async fn a_ticket_url_is_signed_for_its_type_and_length() {
 
 #[tokio::test]
 async fn an_expired_ticket_url_is_refused_by_the_bucket() {
-    let (app, _store) = s3_app(|config| {
+    let app = s3_app(|config| {
         config.storage.upload_url_ttl = shutter_core::config::DurationValue::secs(1);
     })
     .await;
@@ -249,7 +238,7 @@ async fn an_expired_ticket_url_is_refused_by_the_bucket() {
 
 #[tokio::test]
 async fn completing_before_the_bytes_arrive_is_a_conflict_and_changes_nothing() {
-    let (app, _store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(2_000, 5);
     let body = json!({"filename": "a.txt", "size": bytes.len(), "content_type": "text/plain"});
@@ -282,7 +271,7 @@ async fn completing_before_the_bytes_arrive_is_a_conflict_and_changes_nothing() 
 
 #[tokio::test]
 async fn a_checksum_mismatch_fails_the_file_and_deletes_the_bytes() {
-    let (app, store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(20_000, 6);
     let body = json!({"filename": "a.bin", "size": bytes.len(), "content_type": "application/octet-stream",
@@ -298,7 +287,7 @@ async fn a_checksum_mismatch_fails_the_file_and_deletes_the_bytes() {
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["failure"]["code"], "checksum_mismatch");
     assert!(
-        !stored(&store, &id).await,
+        !bytes_kept(app.data_dir.path(), &id).await,
         "the bucket keeps nothing of a failed upload"
     );
     // Completing a failed upload again answers with the file and why it failed.
@@ -311,7 +300,7 @@ async fn a_checksum_mismatch_fails_the_file_and_deletes_the_bytes() {
 
 #[tokio::test]
 async fn content_that_is_not_the_declared_image_fails_with_content_mismatch() {
-    let (app, _store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = b"this is not a JPEG at all, just text".to_vec();
     let body = json!({"filename": "a.jpg", "size": bytes.len(), "content_type": "image/jpeg"});
@@ -326,7 +315,7 @@ async fn content_that_is_not_the_declared_image_fails_with_content_mismatch() {
 
 #[tokio::test]
 async fn a_photo_uploaded_to_the_bucket_is_processed_into_variants() {
-    let (app, store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = testdata("photos/kleiber_1080x1080.jpg");
     let body = json!({"filename": "bird.jpg", "size": bytes.len(), "content_type": "image/jpeg"});
@@ -342,12 +331,12 @@ async fn a_photo_uploaded_to_the_bucket_is_processed_into_variants() {
         let jpeg = resp.bytes().await.unwrap();
         assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "{variant} is a JPEG");
     }
-    assert!(stored(&store, &id).await);
+    assert!(bytes_kept(app.data_dir.path(), &id).await);
 }
 
 #[tokio::test]
 async fn large_files_upload_in_presigned_parts_and_show_their_progress() {
-    let (app, _store) = s3_app(|config| {
+    let app = s3_app(|config| {
         config.storage.multipart_threshold = shutter_core::config::ByteSize(10 * 1024 * 1024);
     })
     .await;
@@ -404,7 +393,7 @@ async fn large_files_upload_in_presigned_parts_and_show_their_progress() {
 
 #[tokio::test]
 async fn a_multipart_upload_completes_with_the_parts_the_bucket_lists() {
-    let (app, _store) = s3_app(|config| {
+    let app = s3_app(|config| {
         config.storage.multipart_threshold = shutter_core::config::ByteSize(1024 * 1024);
     })
     .await;
@@ -432,7 +421,7 @@ async fn a_multipart_upload_completes_with_the_parts_the_bucket_lists() {
 
 #[tokio::test]
 async fn public_files_keep_a_stable_url_served_by_shutter() {
-    let (app, _store) = s3_app(|_| {}).await;
+    let app = s3_app(|_| {}).await;
     let (_, token) = user(&app, "sam").await;
     let bytes = pseudo_random(5_000, 10);
     let body = json!({"filename": "a.txt", "size": bytes.len(), "content_type": "text/plain", "visibility": "public"});

@@ -266,12 +266,11 @@ impl Client<'_> {
     /// The `PUT` of a ticket's URL (the bucket's, on S3) with its headers and no
     /// Authorization; `None` when the bucket cannot be reached at all.
     async fn put_to_bucket(&self, ticket: &Value, bytes: Vec<u8>) -> Option<reqwest::Response> {
-        assert_eq!(ticket["method"], "PUT", "{ticket}");
-        let mut req = self.http.put(ticket["url"].as_str().expect("ticket url"));
-        for (name, value) in ticket["headers"].as_object().expect("ticket headers") {
-            req = req.header(name.as_str(), value.as_str().expect("header value"));
-        }
-        req.body(bytes).send().await.ok()
+        ticket_request_on(&self.http, ticket)
+            .body(bytes)
+            .send()
+            .await
+            .ok()
     }
 
     /// `POST /v1/files/{id}/complete`, which checks what the ticket uploaded.
@@ -339,16 +338,7 @@ impl Client<'_> {
     }
 
     async fn download(&self, id: &str) -> Vec<u8> {
-        let resp = follow_to_bucket(&self.http, self.content(id).await).await;
-        let status = resp.status();
-        let bytes = resp.bytes().await.expect("body").to_vec();
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "download of {id}: {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
-        );
-        bytes
+        download_on(&self.http, &self.server.base, Some(&self.token), id).await
     }
 }
 

@@ -136,12 +136,11 @@ pub async fn send_to_ticket(
     ticket: &Value,
     bytes: Vec<u8>,
 ) -> Response {
-    assert_eq!(ticket["method"], "PUT", "{ticket}");
-    let mut req = client.put(ticket["url"].as_str().expect("ticket url"));
-    for (name, value) in ticket["headers"].as_object().expect("ticket headers") {
-        req = req.header(name.as_str(), value.as_str().expect("header value"));
-    }
-    let resp = req.body(bytes).send().await.expect("PUT");
+    let resp = ticket_request_on(client, ticket)
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT");
     if !is_direct_ticket(base, ticket) || !resp.status().is_success() {
         return resp;
     }
@@ -179,9 +178,14 @@ pub async fn follow_to_bucket(client: &reqwest::Client, resp: Response) -> Respo
 
 /// A `PUT` to the ticket's URL carrying the ticket's headers, without a body yet.
 pub fn ticket_request(app: &TestApp, ticket: &Value) -> RequestBuilder {
+    ticket_request_on(&app.client, ticket)
+}
+
+/// [`ticket_request`] with any client (for servers without a `TestApp`).
+pub fn ticket_request_on(client: &reqwest::Client, ticket: &Value) -> RequestBuilder {
     assert_eq!(ticket["method"], "PUT", "{ticket}");
     let url = ticket["url"].as_str().expect("ticket url");
-    let mut req = app.client.put(url);
+    let mut req = client.put(url);
     for (name, value) in ticket["headers"].as_object().expect("ticket headers") {
         req = req.header(name.as_str(), value.as_str().expect("header value"));
     }
@@ -250,8 +254,22 @@ pub async fn file_of(app: &TestApp, token: Option<&str>, id: &str) -> Value {
 
 /// The owner's `GET /v1/files/{id}/content`, which must answer 200; returns the bytes.
 pub async fn download(app: &TestApp, token: Option<&str>, id: &str) -> Vec<u8> {
-    let resp = app.get(&format!("/v1/files/{id}/content"), token).await;
-    let resp = follow_to_bucket(&app.client, resp).await;
+    download_on(&app.client, &app.address, token, id).await
+}
+
+/// [`download`] from the server at `base` (for servers without a `TestApp`).
+pub async fn download_on(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    id: &str,
+) -> Vec<u8> {
+    let mut req = client.get(format!("{base}/v1/files/{id}/content"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("GET content");
+    let resp = follow_to_bucket(client, resp).await;
     let status = resp.status();
     let bytes = resp.bytes().await.expect("body").to_vec();
     assert_eq!(
