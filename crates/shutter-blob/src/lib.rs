@@ -14,4 +14,4 @@ mod s3;
 
 pub use key::BlobKey;
 pub use local::LocalBlobStore;
-pub use s3::{S3BlobStore, PART_MIN, PART_SIZE};
+pub use s3::{S3BlobStore, BUFFERING_WRITERS, PART_MIN, PART_SIZE};

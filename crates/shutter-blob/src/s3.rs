@@ -60,6 +60,11 @@ use crate::key::BlobKey;
 pub const PART_MIN: usize = 5 * 1024 * 1024;
 /// A writer sends its buffer as a chunk once it holds this much.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Uploads that may hold a part in memory at once, per process: the memory of uploads in
+/// progress is bounded by this times [`PART_SIZE`] (plus one incoming chunk each), however
+/// many clients upload. One more waits, its body unread, until a part is sent or an upload
+/// ends.
+pub const BUFFERING_WRITERS: usize = 8;
 /// How long the presigned URL of one server-side request stays valid.
 const REQUEST_TTL: Duration = Duration::from_secs(300);
 /// Keys deleted by one `DeleteObjects` request (S3's limit).
@@ -82,6 +87,8 @@ struct Inner {
     endpoint: String,
     credentials: Credentials,
     http: reqwest::Client,
+    /// A permit per writer holding bytes (see [`BUFFERING_WRITERS`]).
+    buffers: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for S3BlobStore {
@@ -147,6 +154,7 @@ impl S3BlobStore {
                 endpoint,
                 credentials,
                 http,
+                buffers: Arc::new(tokio::sync::Semaphore::new(BUFFERING_WRITERS)),
             }),
         })
     }
@@ -204,6 +212,14 @@ impl S3BlobStore {
 
     fn direct_marker_key(id: Id) -> String {
         format!("{DIRECT}{id}/multipart")
+    }
+
+    /// Leave to hold a part's bytes in memory (see [`BUFFERING_WRITERS`]).
+    async fn buffer_permit(&self) -> BlobResult<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.inner.buffers)
+            .acquire_owned()
+            .await
+            .map_err(|e| BlobError::Other(anyhow::Error::new(e)))
     }
 
     /// The id of a ticket's multipart upload while it is open.
@@ -814,6 +830,7 @@ impl BlobStore for S3BlobStore {
                 id,
                 0,
                 BytesMut::new(),
+                None,
             )));
         }
         let len = chunks.last().map_or(0, Chunk::end);
@@ -837,6 +854,7 @@ impl BlobStore for S3BlobStore {
         let cut = offset < chunk.end();
         let writer = if cut || keep_usize < PART_MIN {
             // Read back what stays of the chunk: to rewrite it shorter, or to keep growing it.
+            let permit = self.buffer_permit().await?;
             let chunk_key = Self::chunk_key(id, chunk.start);
             let read = self.get_object(&chunk_key, Some((0, keep))).await?;
             let mut tail = BytesMut::with_capacity(keep_usize);
@@ -857,12 +875,12 @@ impl BlobStore for S3BlobStore {
                     .await?;
             }
             if keep_usize < PART_MIN {
-                S3PartialWriter::new(self.clone(), id, chunk.start, tail)
+                S3PartialWriter::new(self.clone(), id, chunk.start, tail, Some(permit))
             } else {
-                S3PartialWriter::new(self.clone(), id, offset, BytesMut::new())
+                S3PartialWriter::new(self.clone(), id, offset, BytesMut::new(), None)
             }
         } else {
-            S3PartialWriter::new(self.clone(), id, offset, BytesMut::new())
+            S3PartialWriter::new(self.clone(), id, offset, BytesMut::new(), None)
         };
         self.delete_keys(doomed).await?;
         Ok(Box::new(writer))
@@ -1022,16 +1040,25 @@ struct S3PartialWriter {
     tail: BytesMut,
     /// The tail holds bytes the store does not have yet.
     dirty: bool,
+    /// Held while the tail holds bytes.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl S3PartialWriter {
-    fn new(store: S3BlobStore, id: Id, tail_start: u64, tail: BytesMut) -> Self {
+    fn new(
+        store: S3BlobStore,
+        id: Id,
+        tail_start: u64,
+        tail: BytesMut,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Self {
         S3PartialWriter {
             store,
             id,
             tail_start,
             tail,
             dirty: false,
+            permit,
         }
     }
 
@@ -1049,6 +1076,7 @@ impl S3PartialWriter {
                 let bytes = self.tail.split().freeze();
                 self.store.put_object(&key, bytes).await?;
                 self.tail_start += n;
+                self.permit = None;
             } else {
                 self.store
                     .put_object(&key, Bytes::copy_from_slice(&self.tail))
@@ -1063,6 +1091,9 @@ impl S3PartialWriter {
 #[async_trait]
 impl PartialWriter for S3PartialWriter {
     async fn write(&mut self, chunk: &[u8]) -> BlobResult<()> {
+        if self.permit.is_none() {
+            self.permit = Some(self.store.buffer_permit().await?);
+        }
         self.tail.extend_from_slice(chunk);
         self.dirty = true;
         if self.tail.len() >= PART_SIZE {

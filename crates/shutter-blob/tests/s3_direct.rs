@@ -187,3 +187,39 @@ async fn deleting_a_file_abandons_its_open_multipart_upload() {
         .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
 }
+
+/// However many uploads stream at once, only `BUFFERING_WRITERS` hold bytes in memory: one
+/// more waits (its client's body unread) until another's part is sent or it ends.
+#[tokio::test]
+async fn uploads_beyond_the_buffer_limit_wait_for_one_to_finish() {
+    let store = store().await;
+    let mut writers = Vec::new();
+    for _ in 0..shutter_blob::BUFFERING_WRITERS {
+        let mut writer = store
+            .open_partial(&format!("files/{}", Id::new()), 0)
+            .await
+            .unwrap();
+        writer.write(b"held").await.unwrap();
+        writers.push(writer);
+    }
+    let key = format!("files/{}", Id::new());
+    let mut waiting = store.open_partial(&key, 0).await.unwrap();
+    {
+        let write = waiting.write(b"waits");
+        tokio::pin!(write);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut write)
+                .await
+                .is_err(),
+            "a write beyond the limit went ahead"
+        );
+        // A writer that ends gives its leave to the one waiting.
+        drop(writers.pop());
+        tokio::time::timeout(Duration::from_secs(30), write)
+            .await
+            .expect("the waiting write goes ahead")
+            .unwrap();
+    }
+    assert_eq!(waiting.sync().await.unwrap(), 5);
+    assert_eq!(read_partial(&store, &key).await, b"waits");
+}
