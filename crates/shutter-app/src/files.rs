@@ -4,13 +4,13 @@
 use shutter_core::domain::{parse_hex_digest, ContentType, FileName, FileStatus, Tag, Visibility};
 use shutter_core::error::FieldError;
 use shutter_core::model::FileRecord;
-use shutter_core::{ErrorCode, Id, Page, PageRequest, Timestamp};
+use shutter_core::{ErrorCode, Id, Page, PageRequest};
 
 use crate::accounts::Principal;
 use crate::ports::{
     AllowanceRefusal, FileChange, FileDeletion, FileFilter, NewFile, UploadAllowance,
 };
-use crate::signing::SignedParts;
+use crate::transfers::UrlRefusal;
 use crate::{AppError, AppResult, Shutter};
 
 /// What a client declares about a file before sending its bytes.
@@ -25,29 +25,7 @@ pub struct NewFileInput {
     pub tags: Vec<String>,
 }
 
-/// Where and how to send a file's bytes.
-#[derive(Clone, Debug)]
-pub struct UploadTicket {
-    pub file_id: Id,
-    pub method: &'static str,
-    pub url: String,
-    /// Headers the client must send with the bytes.
-    pub headers: Vec<(String, String)>,
-    pub expires_at: Timestamp,
-    /// Resumable alternative (tus 1.0.0, with `Authorization: Bearer`).
-    pub tus_url: String,
-    /// On S3 from `storage.multipart_threshold` on: the parts to `PUT`, then `complete_url`.
-    pub multipart: Option<MultipartTicket>,
-}
-
-/// A multipart upload straight to the bucket: each part `PUT` to its URL, then a `POST` of
-/// the parts' ETags to `complete_url`.
-#[derive(Clone, Debug)]
-pub struct MultipartTicket {
-    pub part_size: u64,
-    pub parts: Vec<(u32, String)>,
-    pub complete_url: String,
-}
+pub use crate::transfers::{MultipartTicket, UploadTicket};
 
 /// A file with the URLs the viewer may use.
 #[derive(Clone, Debug)]
@@ -67,19 +45,6 @@ pub enum ContentAccess<'a> {
         expires: Option<i64>,
         signature: &'a str,
     },
-}
-
-/// What a download URL's signature covers: the object (`<id>` or `<id>/<variant>`) and the
-/// expiry; a public file's stable URL marks the object `:public` and has no expiry (0).
-fn download_object(id: Id, variant: Option<&str>, expires: Option<i64>) -> (String, i64) {
-    let object = match variant {
-        Some(v) => format!("{id}/{v}"),
-        None => id.to_string(),
-    };
-    match expires {
-        None => (format!("{object}:public"), 0),
-        Some(e) => (object, e),
-    }
 }
 
 /// The client's error for a refused allowance, naming the limit.
@@ -243,59 +208,12 @@ impl Shutter {
         Ok((self.file_view(file), ticket))
     }
 
-    /// Where the file's bytes go: straight to the object store when it takes uploads itself
-    /// (S3: a presigned `PUT`, or a multipart upload from `storage.multipart_threshold` on,
-    /// then `complete`), else a presigned `PUT` to Shutter. tus goes through Shutter always.
+    /// Where the file's bytes go (see [`crate::transfers`]).
     pub async fn upload_ticket(&self, file: &FileRecord) -> AppResult<UploadTicket> {
-        let base = self.config.public_url();
-        let tus_url = format!("{base}/v1/tus/{}", file.id);
-        let ttl_secs = (file.upload_expires_at.millis() - self.clock.now().millis()).max(0) / 1000;
-        let direct = self
-            .blobs
-            .direct_upload(
-                &blob_key(file.id),
-                file.size,
-                &file.content_type,
-                std::time::Duration::from_secs(ttl_secs.max(1) as u64),
-                self.config.storage.multipart_threshold.0,
-            )
+        self.transfers
+            .upload_ticket(file, self.clock.now())
             .await
-            .map_err(crate::uploads::blob_error)?;
-        if let Some(direct) = direct {
-            return Ok(UploadTicket {
-                file_id: file.id,
-                method: "PUT",
-                url: direct.url,
-                headers: direct.headers,
-                expires_at: file.upload_expires_at,
-                tus_url,
-                multipart: direct.multipart.map(|m| MultipartTicket {
-                    part_size: m.part_size,
-                    parts: m.parts,
-                    complete_url: format!("{base}/v1/files/{}/complete", file.id),
-                }),
-            });
-        }
-        let expires = file.upload_expires_at.unix_seconds();
-        let sig = self.signer.sign(SignedParts {
-            method: "PUT",
-            object: &file.id.to_string(),
-            expires,
-            size: Some(file.size),
-            content_type: Some(&file.content_type),
-        });
-        Ok(UploadTicket {
-            file_id: file.id,
-            method: "PUT",
-            url: format!(
-                "{base}/v1/files/{}/content?expires={expires}&sig={sig}",
-                file.id
-            ),
-            headers: vec![("Content-Type".to_owned(), file.content_type.clone())],
-            expires_at: file.upload_expires_at,
-            tus_url,
-            multipart: None,
-        })
+            .map_err(crate::uploads::blob_error)
     }
 
     /// The file with its download URL when ready: private files get a URL that expires after
@@ -344,29 +262,16 @@ impl Shutter {
             .collect())
     }
 
+    /// Where a tus client sends a file's bytes.
+    pub fn tus_url(&self, id: Id) -> String {
+        self.transfers.tus_url(id)
+    }
+
+    /// The URL of a file's bytes or a variant's (see [`Transfers::download_url`]).
+    ///
+    /// [`Transfers::download_url`]: crate::transfers::Transfers::download_url
     pub fn content_url(&self, file: &FileRecord, variant: Option<&str>) -> String {
-        let base = self.config.public_url();
-        let variant_q = variant.map(|v| format!("variant={v}&")).unwrap_or_default();
-        let expires = match file.visibility {
-            Visibility::Public => None,
-            Visibility::Private => {
-                let ttl = self.config.storage.download_url_ttl.get().as_secs() as i64;
-                Some(self.clock.now().unix_seconds() + ttl)
-            }
-        };
-        let (object, signed_expires) = download_object(file.id, variant, expires);
-        let sig = self.signer.sign(SignedParts {
-            method: "GET",
-            object: &object,
-            expires: signed_expires,
-            size: None,
-            content_type: None,
-        });
-        let expires_q = expires.map(|e| format!("expires={e}&")).unwrap_or_default();
-        format!(
-            "{base}/v1/files/{}/content?{variant_q}{expires_q}sig={sig}",
-            file.id
-        )
+        self.transfers.download_url(file, variant, self.clock.now())
     }
 
     /// Checks a signed download URL (signature, then expiry) before anything is looked up, so
@@ -378,24 +283,15 @@ impl Shutter {
         expires: Option<i64>,
         signature: &str,
     ) -> AppResult<()> {
-        let (object, signed_expires) = download_object(id, variant, expires);
-        let parts = SignedParts {
-            method: "GET",
-            object: &object,
-            expires: signed_expires,
-            size: None,
-            content_type: None,
-        };
-        if !self.signer.verify(parts, signature) {
-            return Err(AppError::new(
-                ErrorCode::InvalidSignature,
-                "the URL's signature does not match",
-            ));
-        }
-        if expires.is_some_and(|e| self.clock.now().unix_seconds() > e) {
-            return Err(AppError::new(ErrorCode::UrlExpired, "the URL has expired"));
-        }
-        Ok(())
+        self.transfers
+            .check_download_url(id, variant, expires, signature, self.clock.now())
+            .map_err(|refusal| match refusal {
+                UrlRefusal::BadSignature => AppError::new(
+                    ErrorCode::InvalidSignature,
+                    "the URL's signature does not match",
+                ),
+                UrlRefusal::Expired => AppError::new(ErrorCode::UrlExpired, "the URL has expired"),
+            })
     }
 
     /// Checks a presigned upload URL before the upload starts and returns its file. Its
@@ -409,24 +305,13 @@ impl Shutter {
         signature: &str,
     ) -> AppResult<FileRecord> {
         let file = self.files.file_by_id(id).await?;
-        file.filter(|file| {
-            self.signer.verify(
-                SignedParts {
-                    method: "PUT",
-                    object: &id.to_string(),
-                    expires,
-                    size: Some(file.size),
-                    content_type: Some(&file.content_type),
-                },
-                signature,
-            )
-        })
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::InvalidSignature,
-                "the upload URL's signature does not match",
-            )
-        })
+        file.filter(|file| self.transfers.upload_url_is_valid(file, expires, signature))
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::InvalidSignature,
+                    "the upload URL's signature does not match",
+                )
+            })
     }
 
     /// The owner sees a file in any state; anyone else only a public, ready file.

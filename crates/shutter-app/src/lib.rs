@@ -20,6 +20,7 @@ mod processing;
 pub mod rate_limit;
 pub mod signing;
 pub mod social;
+pub mod transfers;
 pub mod uploads;
 
 use std::sync::Arc;
@@ -33,7 +34,7 @@ use crate::oidc::OidcVerifier;
 use crate::ports::{
     BlobStore, Clock, EventBus, FileRepo, JobQueue, MediaRepo, RateLimiter, Repo, SocialRepo,
 };
-use crate::signing::UrlSigner;
+use crate::transfers::Transfers;
 use crate::uploads::UploadState;
 
 /// What the use cases are built from: the adapters chosen at start-up and the configuration.
@@ -67,7 +68,8 @@ pub struct Shutter {
     events: Arc<dyn EventBus>,
     event_streams: events::StreamSlots,
     progress_gate: events::ProgressGate,
-    signer: UrlSigner,
+    /// Issues and checks the URLs that move bytes.
+    transfers: Transfers,
     /// Wakes idle workers of this process when a job is enqueued here.
     job_signal: tokio::sync::Notify,
     /// Bounds CPU-heavy work (image processing) to one task per core.
@@ -88,6 +90,13 @@ impl Shutter {
             deps.config.auth.access_token_ttl.get(),
         );
         let oidc = deps.config.auth.oidc.clone().map(OidcVerifier::new);
+        let transfers = Transfers::new(
+            deps.blobs.clone(),
+            deps.url_secret,
+            &deps.config.public_url(),
+            deps.config.storage.download_url_ttl.get(),
+            deps.config.storage.multipart_threshold.0,
+        );
         Shutter {
             repo: deps.repo,
             files: deps.files,
@@ -105,7 +114,7 @@ impl Shutter {
             events: deps.events,
             event_streams: events::StreamSlots::default(),
             progress_gate: events::ProgressGate::default(),
-            signer: UrlSigner::new(deps.url_secret),
+            transfers,
             uploads: UploadState::default(),
             rate_limiter: deps.rate_limiter,
             clock: deps.clock,

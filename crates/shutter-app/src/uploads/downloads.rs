@@ -6,8 +6,9 @@ use shutter_core::{ErrorCode, Id};
 
 use super::blob_error;
 use crate::accounts::Principal;
-use crate::files::{blob_key, ContentAccess};
+use crate::files::ContentAccess;
 use crate::ports::BlobRead;
+use crate::transfers::content_key;
 use crate::{AppError, AppResult, Shutter};
 
 impl Shutter {
@@ -52,9 +53,9 @@ impl Shutter {
     }
 
     /// Where a private file's bytes (or a variant's) may be fetched straight from the object
-    /// store, when it serves them itself (S3): a presigned URL valid for a few minutes at
-    /// most, carrying the `Content-Type` and `Content-Disposition` Shutter would send. Public
-    /// files are served by Shutter at their stable, cacheable URL.
+    /// store, when it serves them itself (see [`Transfers::download_redirect`]).
+    ///
+    /// [`Transfers::download_redirect`]: crate::transfers::Transfers::download_redirect
     pub fn presigned_content_url(
         &self,
         file: &FileRecord,
@@ -62,21 +63,8 @@ impl Shutter {
         content_type: &str,
         content_disposition: &str,
     ) -> Option<String> {
-        if file.visibility != Visibility::Private {
-            return None;
-        }
-        let ttl = self
-            .config
-            .storage
-            .download_url_ttl
-            .get()
-            .min(PRESIGNED_GET_TTL);
-        self.blobs.presigned_get(
-            &content_key(file, variant),
-            ttl,
-            content_type,
-            content_disposition,
-        )
+        self.transfers
+            .download_redirect(file, variant, content_type, content_disposition)
     }
 
     /// Streams a ready file's bytes (or a variant's), all or `range` (start inclusive, end
@@ -88,18 +76,8 @@ impl Shutter {
         range: Option<(u64, u64)>,
     ) -> AppResult<BlobRead> {
         self.blobs
-            .get(&content_key(file, variant), range)
+            .get(&content_key(file.id, variant), range)
             .await
             .map_err(blob_error)
-    }
-}
-
-/// A redirect to the store is followed at once; its URL need not outlive that by much.
-const PRESIGNED_GET_TTL: std::time::Duration = std::time::Duration::from_secs(300);
-
-fn content_key(file: &FileRecord, variant: Option<&str>) -> String {
-    match variant {
-        Some(v) => format!("{}/{v}", blob_key(file.id)),
-        None => blob_key(file.id),
     }
 }
