@@ -18,6 +18,7 @@ pub mod ports;
 pub mod posts;
 mod processing;
 pub mod rate_limit;
+pub mod relay;
 pub mod signing;
 pub mod social;
 pub mod transfers;

@@ -610,6 +610,22 @@ pub trait EventBus: Send + Sync + 'static {
     async fn subscribe(&self, user_id: Id) -> EventStream;
 }
 
+/// Messages sent to every node of a deployment (PostgreSQL `NOTIFY`, Redis pub/sub), which
+/// carry live events from the node where they happen to the node holding the stream (see
+/// [`crate::relay`]).
+#[async_trait]
+pub trait EventRelay: Send + Sync + 'static {
+    /// Sends one message (at most 8000 bytes) to every node listening; this one may hear it
+    /// too.
+    async fn send(&self, message: &str) -> anyhow::Result<()>;
+    /// The messages sent from now on by any node, until the connection is lost (the stream
+    /// then ends; listen again).
+    async fn listen(&self) -> anyhow::Result<RelayStream>;
+}
+
+/// Messages heard on an [`EventRelay`].
+pub type RelayStream = std::pin::Pin<Box<dyn futures_core::Stream<Item = String> + Send>>;
+
 // ---------------------------------------------------------------------------------------
 // Jobs
 // ---------------------------------------------------------------------------------------

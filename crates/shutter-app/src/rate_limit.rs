@@ -14,7 +14,8 @@ use async_trait::async_trait;
 
 use crate::ports::{Clock, Quota, RateDecision, RateLimiter};
 
-const WINDOW_MS: i64 = 60_000;
+/// The window every quota is counted over (a minute).
+pub const WINDOW_MS: i64 = 60_000;
 const SHARDS: usize = 16;
 /// A shard is swept of keys whose quota is whole again when it grows past this.
 const SWEEP_AT: usize = 4096;

@@ -19,6 +19,7 @@ mod files;
 mod jobs;
 mod media;
 mod queries;
+mod relay;
 mod repo;
 mod social;
 
@@ -33,6 +34,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use relay::PgEventRelay;
 pub use repo::{PgRepo, SqliteRepo};
 
 /// How long a request waits for a pooled connection before the database counts as
@@ -235,6 +237,17 @@ impl Database {
         .with_context(|| format!("{} migrations failed", self.dialect()))?;
         tracing::info!(db.dialect = self.dialect(), "database schema is up to date");
         Ok(())
+    }
+
+    /// The [`EventRelay`] between the nodes that share this database: PostgreSQL's
+    /// `NOTIFY`/`LISTEN`; none on SQLite, which one node alone uses.
+    ///
+    /// [`EventRelay`]: shutter_app::ports::EventRelay
+    pub fn event_relay(&self) -> Option<Arc<dyn shutter_app::ports::EventRelay>> {
+        match &self.pool {
+            DatabasePool::Sqlite(_) => None,
+            DatabasePool::Postgres(pool) => Some(Arc::new(PgEventRelay::new(pool.clone()))),
+        }
     }
 
     /// The [`Repo`] adapter over this database's pool.

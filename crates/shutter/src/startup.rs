@@ -6,9 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use shutter_app::events::InProcessEventBus;
 use shutter_app::ports::{BlobStore, Repo, SystemClock};
+use shutter_app::ports::{EventBus, EventRelay};
 use shutter_app::rate_limit::InProcessRateLimiter;
+use shutter_app::relay::RelayedEventBus;
 use shutter_app::{Deps, Shutter};
 use shutter_core::config::{Config, StorageBackend};
+use shutter_redis::{Redis, RedisEventRelay, RedisRateLimiter};
 use tokio::net::TcpListener;
 
 /// Opens the metadata store named by the configuration and brings its schema up to date.
@@ -87,9 +90,13 @@ fn local_blob_root(config: &Config) -> std::path::PathBuf {
 /// The use cases over the adapters the configuration names.
 pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
     let db = open_database(&config).await?;
-    let jwt_secret = crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
-    let url_secret = crate::secrets::load_or_create(&config.data_dir, "url_signing.key")?;
+    let jwt_secret = crate::secrets::load_or_create(&config.secrets_dir(), "jwt.key")?;
+    let url_secret = crate::secrets::load_or_create(&config.secrets_dir(), "url_signing.key")?;
     let blobs = open_blob_store(&config)?;
+    let redis = match &config.redis.url {
+        Some(url) => Some(Redis::connect(url).await.context("redis.url")?),
+        None => None,
+    };
     let clock = Arc::new(SystemClock);
     Ok(Arc::new(Shutter::new(Deps {
         repo: db.repo(),
@@ -98,13 +105,30 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
         jobs: db.job_queue(),
         social: db.social_repo(),
         blobs,
-        events: Arc::new(InProcessEventBus::new()),
-        rate_limiter: Arc::new(InProcessRateLimiter::new(clock.clone())),
+        events: open_event_bus(&db, redis.as_ref()),
+        rate_limiter: match &redis {
+            Some(redis) => Arc::new(RedisRateLimiter::new(redis.clone(), clock.clone())),
+            None => Arc::new(InProcessRateLimiter::new(clock.clone())),
+        },
         clock,
         config: Arc::new(config),
         jwt_secret,
         url_secret,
     })))
+}
+
+/// Live events: relayed between nodes through Redis when `redis.url` is set, else through
+/// PostgreSQL when the database is PostgreSQL, else kept in this process (SQLite serves one
+/// node).
+fn open_event_bus(db: &shutter_store::Database, redis: Option<&Redis>) -> Arc<dyn EventBus> {
+    let relay: Option<Arc<dyn EventRelay>> = match redis {
+        Some(redis) => Some(Arc::new(RedisEventRelay::new(redis.clone()))),
+        None => db.event_relay(),
+    };
+    match relay {
+        Some(relay) => Arc::new(RelayedEventBus::new(relay)),
+        None => Arc::new(InProcessEventBus::new()),
+    }
 }
 
 /// Brings buffered like counts up to date every `LIKE_FLUSH`.
