@@ -50,6 +50,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The directory of the signing secrets (`server.secrets_dir`).
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.server
+            .secrets_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets"))
+    }
+
     /// The database URL, defaulting to a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database.url {
@@ -234,6 +242,11 @@ pub struct ServerConfig {
     /// Reverse proxies (CIDRs, or single addresses) whose `X-Forwarded-For` is believed.
     /// Empty (the default): the header is ignored and the peer address is the client.
     pub trusted_proxies: Vec<String>,
+    /// Where the signing secrets (`jwt.key`, `url_signing.key`) are kept; generated there on
+    /// first start if missing. Every node of one deployment must see the same files (a shared
+    /// or mounted directory), or tokens and signed URLs of one node fail on another.
+    /// Default: `<data_dir>/secrets`.
+    pub secrets_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -246,6 +259,7 @@ impl Default for ServerConfig {
             idle_timeout: DurationValue::secs(60),
             max_event_streams_per_user: 8,
             trusted_proxies: Vec::new(),
+            secrets_dir: None,
         }
     }
 }

@@ -122,7 +122,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Check => {
             let repo = crate::startup::open_repo(&config).await?;
             repo.ping().await?;
-            crate::secrets::load_or_create(&config.data_dir, "jwt.key")?;
+            crate::secrets::load_or_create(&config.secrets_dir(), "jwt.key")?;
             let storage = crate::startup::check_storage(&config).await?;
             println!("configuration ok");
             println!("database   {} (answers)", redact(&config.database_url()));

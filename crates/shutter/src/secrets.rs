@@ -1,5 +1,6 @@
-//! Signing secrets: generated on first start into `<data_dir>/secrets/` with mode 0600 and
-//! reused after, so tokens and signed URLs survive restarts.
+//! Signing secrets: generated on first start into `server.secrets_dir` (default
+//! `<data_dir>/secrets/`) with mode 0600 and reused after, so tokens and signed URLs survive
+//! restarts, and every node that shares the directory accepts the others' tokens and URLs.
 
 use std::fs;
 use std::io::Write;
@@ -10,10 +11,9 @@ use rand::RngCore;
 
 const SECRET_LEN: usize = 64;
 
-/// The secret stored as `<data_dir>/secrets/<name>`, created if missing.
-pub fn load_or_create(data_dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
-    let dir = data_dir.join("secrets");
-    create_private_dir(&dir)?;
+/// The secret stored as `<dir>/<name>`, created if missing.
+pub fn load_or_create(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    create_private_dir(dir)?;
     let path = dir.join(name);
     match fs::read(&path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
@@ -36,7 +36,7 @@ pub fn load_or_create(data_dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
     let _ = fs::remove_file(&temp);
     match published {
         Ok(()) => {
-            fs::File::open(&dir).and_then(|d| d.sync_all()).ok();
+            fs::File::open(dir).and_then(|d| d.sync_all()).ok();
             tracing::info!(path = %path.display(), "generated a new signing secret");
             Ok(secret)
         }
@@ -94,7 +94,7 @@ mod tests {
                     let (path, start) = (dir.path().to_path_buf(), start.clone());
                     std::thread::spawn(move || {
                         start.wait();
-                        load_or_create(&path, "jwt.key")
+                        load_or_create(&path.join("secrets"), "jwt.key")
                     })
                 })
                 .collect();

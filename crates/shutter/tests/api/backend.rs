@@ -137,6 +137,9 @@ pub enum Database {
     Requested,
     /// SQLite, whatever the run asks for (the tests listed at the top of this file).
     Sqlite,
+    /// A PostgreSQL database of its own, whatever the run asks for (`multi_node.rs`: nodes
+    /// that share one database).
+    Postgres,
 }
 
 /// The blob store a data directory is made for.
@@ -232,7 +235,9 @@ pub async fn local_storage_data_dir() -> TestDataDir {
 /// A fresh data directory on this database and blob store.
 pub async fn data_dir_on(database: Database, storage: Storage) -> TestDataDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database = if database == Database::Requested && postgres_requested() {
+    let database = if database == Database::Postgres
+        || (database == Database::Requested && postgres_requested())
+    {
         Some(PgDatabase::create().await)
     } else {
         None

@@ -16,6 +16,7 @@ mod faults;
 mod helpers;
 mod idempotency;
 mod memory;
+mod multi_node;
 mod oidc;
 mod operations;
 mod pagination;
