@@ -125,7 +125,9 @@ impl Shutter {
         let now = self.clock.now();
         match outcome {
             Ok(()) => {
-                if !self.jobs.complete(job.id, worker, now).await? {
+                if self.jobs.complete(job.id, worker, now).await? {
+                    tracing::info!(job.id = %job.id, kind = %job.kind, elapsed_ms = (elapsed * 1000.0) as u64, "job done");
+                } else {
                     tracing::warn!(job.id = %job.id, kind = %job.kind, "job finished after its lease was lost");
                 }
                 metrics::counter!("jobs_completed_total", "kind" => job.kind.clone()).increment(1);

@@ -33,7 +33,8 @@ pub use error::{AppError, AppResult};
 use crate::auth::TokenKeys;
 use crate::oidc::OidcVerifier;
 use crate::ports::{
-    BlobStore, Clock, EventBus, FileRepo, JobQueue, MediaRepo, RateLimiter, Repo, SocialRepo,
+    BlobStore, Clock, EventBus, FileRepo, JobQueue, MediaRepo, OptionalBackend, RateLimiter, Repo,
+    SocialRepo, WriterLocks,
 };
 use crate::transfers::Transfers;
 use crate::uploads::UploadState;
@@ -54,6 +55,20 @@ pub struct Deps {
     pub jwt_secret: Vec<u8>,
     /// The secret that signs upload and download URLs (HMAC-SHA256).
     pub url_secret: Vec<u8>,
+    /// Backends this node runs without, degraded, when they fail (`redis`).
+    pub optional: Vec<(&'static str, Arc<dyn OptionalBackend>)>,
+    /// One writer per upload across nodes (PostgreSQL); `None` with one node (SQLite).
+    pub writer_locks: Option<Arc<dyn WriterLocks>>,
+}
+
+/// One readiness check's outcome.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: &'static str,
+    /// A required backend's failure makes the node unready; an optional one's, degraded.
+    pub required: bool,
+    /// The failure's whole chain of causes.
+    pub result: Result<(), String>,
 }
 
 /// The application: every use case, over the ports it was built with. Cheap to share behind
@@ -81,6 +96,8 @@ pub struct Shutter {
     config: Arc<Config>,
     tokens: TokenKeys,
     oidc: Option<OidcVerifier>,
+    optional: Vec<(&'static str, Arc<dyn OptionalBackend>)>,
+    writer_locks: Option<Arc<dyn WriterLocks>>,
 }
 
 impl Shutter {
@@ -122,6 +139,8 @@ impl Shutter {
             config: deps.config,
             tokens,
             oidc,
+            optional: deps.optional,
+            writer_locks: deps.writer_locks,
         }
     }
 
@@ -137,8 +156,9 @@ impl Shutter {
         self.events.as_ref()
     }
 
-    /// Checks the dependencies a request needs: the database and the blob store answer.
-    pub async fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
+    /// Checks the backends: the database and the blob store, which requests need, then the
+    /// optional ones (Redis), without which the node runs degraded.
+    pub async fn readiness(&self) -> Vec<Check> {
         // The whole chain of causes, for the log: "blob store unavailable" alone says little.
         let db = self
             .repo
@@ -150,6 +170,25 @@ impl Shutter {
             .ping()
             .await
             .map_err(|e| format!("{:#}", anyhow::Error::new(e)));
-        vec![("database", db), ("storage", storage)]
+        let mut checks = vec![
+            Check {
+                name: "database",
+                required: true,
+                result: db,
+            },
+            Check {
+                name: "storage",
+                required: true,
+                result: storage,
+            },
+        ];
+        for (name, backend) in &self.optional {
+            checks.push(Check {
+                name,
+                required: false,
+                result: backend.ping().await.map_err(|e| format!("{e:#}")),
+            });
+        }
+        checks
     }
 }

@@ -610,6 +610,26 @@ pub trait EventBus: Send + Sync + 'static {
     async fn subscribe(&self, user_id: Id) -> EventStream;
 }
 
+/// Locks that keep one writer per upload across the nodes of a deployment: PostgreSQL
+/// advisory locks on a connection of each node's own, so a node that dies gives its locks
+/// back with its connection, at once. With one node (SQLite) there is none: the in-process
+/// guard is enough.
+#[async_trait]
+pub trait WriterLocks: Send + Sync + 'static {
+    /// Takes `id`'s lock for this node; `false` when another node holds it.
+    async fn try_lock(&self, id: Id) -> RepoResult<bool>;
+    /// Gives back a lock [`WriterLocks::try_lock`] took.
+    async fn unlock(&self, id: Id);
+}
+
+/// A backend a node can run without, degraded (Redis): readiness reports it, but its
+/// failure does not make the node unready.
+#[async_trait]
+pub trait OptionalBackend: Send + Sync + 'static {
+    /// Answers when the backend does.
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
 /// Messages sent to every node of a deployment (PostgreSQL `NOTIFY`, Redis pub/sub), which
 /// carry live events from the node where they happen to the node holding the stream (see
 /// [`crate::relay`]).

@@ -100,6 +100,12 @@ impl Config {
                     "must be a postgres:// URL",
                 ));
             }
+            if self.database_url().starts_with("sqlite:") {
+                return Err(ConfigError::new(
+                    "database.read_url",
+                    "needs database.url on PostgreSQL (a replica of it)",
+                ));
+            }
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new(

@@ -40,9 +40,12 @@ impl Redis {
             .with_context(|| format!("cannot connect to Redis at {}", redacted(url)))?;
         Ok(Redis { client, manager })
     }
+}
 
+#[async_trait::async_trait]
+impl shutter_app::ports::OptionalBackend for Redis {
     /// Answers when Redis does (readiness).
-    pub async fn ping(&self) -> anyhow::Result<()> {
+    async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.manager.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())

@@ -54,8 +54,10 @@ fn is_unavailable(err: &sqlx::Error) -> bool {
                 // SQLITE_FULL, the disk under the database is full.
                 Some("5" | "6" | "261" | "517" | "13")
                 // PostgreSQL: disk full, out of memory, too many connections, admin/crash
-                // shutdown, cannot connect now.
-                | Some("53100" | "53200" | "53300" | "57P01" | "57P02" | "57P03")
+                // shutdown, cannot connect now; a database that is gone (a dropped or not yet
+                // restored database, a replica being rebuilt); the connection exceptions.
+                | Some("53100" | "53200" | "53300" | "57P01" | "57P02" | "57P03" | "3D000")
+                | Some("08000" | "08001" | "08003" | "08004" | "08006")
             )
         }
         _ => false,

@@ -17,6 +17,7 @@ mod dialect;
 mod error;
 mod files;
 mod jobs;
+mod locks;
 mod media;
 mod queries;
 mod relay;
@@ -34,6 +35,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use locks::PgWriterLocks;
 pub use relay::PgEventRelay;
 pub use repo::{PgRepo, SqliteRepo};
 
@@ -58,6 +60,8 @@ pub struct Database {
     pool: DatabasePool,
     /// SQLite only: the one connection this process writes through (see [`open`]).
     sqlite_writer: Option<SqlitePool>,
+    /// PostgreSQL only: the read replica for reads that may lag (`database.read_url`).
+    replica: Option<PgPool>,
 }
 
 /// Opens a pool of up to `max_connections` to `url`: `sqlite://path` (the file and its parent
@@ -94,7 +98,22 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     Ok(Database {
         pool,
         sqlite_writer,
+        replica: None,
     })
+}
+
+/// Answers when the read replica does.
+struct ReplicaCheck(PgPool);
+
+#[async_trait::async_trait]
+impl shutter_app::ports::OptionalBackend for ReplicaCheck {
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.0)
+            .await
+            .context("the read replica does not answer")?;
+        Ok(())
+    }
 }
 
 /// The file path of a `sqlite:` URL, without query parameters; `None` for other schemes.
@@ -228,6 +247,35 @@ impl Database {
         SqliteRepo::new(pool.clone(), writer.clone())
     }
 
+    fn pg_repo(&self, pool: &PgPool) -> PgRepo {
+        PgRepo::with_replica(pool.clone(), self.replica.clone())
+    }
+
+    /// Sends the reads that may lag (feeds, explore, a user's published posts, follower,
+    /// following and liker lists) to the PostgreSQL read replica at `url`; everything else,
+    /// and every read a request must see its own writes in, stays on the primary. The
+    /// replica is connected to lazily: one that is down fails only the reads it takes (503),
+    /// and the node starts and runs degraded.
+    pub fn attach_read_replica(&mut self, url: &str, max_connections: u32) -> anyhow::Result<()> {
+        if !matches!(self.pool, DatabasePool::Postgres(_)) {
+            anyhow::bail!("a read replica needs database.url on PostgreSQL");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy(url)
+            .context("database.read_url is not a PostgreSQL URL")?;
+        self.replica = Some(pool);
+        Ok(())
+    }
+
+    /// The read replica as a backend the node runs without, degraded (readiness).
+    pub fn replica_check(&self) -> Option<Arc<dyn shutter_app::ports::OptionalBackend>> {
+        self.replica.clone().map(|pool| {
+            Arc::new(ReplicaCheck(pool)) as Arc<dyn shutter_app::ports::OptionalBackend>
+        })
+    }
+
     /// Brings the schema up to date with the migrations embedded for this dialect.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pool {
@@ -250,11 +298,20 @@ impl Database {
         }
     }
 
+    /// Locks that keep one writer per upload across the nodes sharing this database
+    /// (PostgreSQL advisory locks); none on SQLite, which one node alone uses.
+    pub fn writer_locks(&self) -> Option<Arc<dyn shutter_app::ports::WriterLocks>> {
+        match &self.pool {
+            DatabasePool::Sqlite(_) => None,
+            DatabasePool::Postgres(pool) => Some(Arc::new(PgWriterLocks::new(pool.clone()))),
+        }
+    }
+
     /// The [`Repo`] adapter over this database's pool.
     pub fn repo(&self) -> Arc<dyn Repo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
-            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(self.pg_repo(pool)),
         }
     }
 
@@ -262,7 +319,7 @@ impl Database {
     pub fn file_repo(&self) -> Arc<dyn FileRepo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
-            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(self.pg_repo(pool)),
         }
     }
 
@@ -270,7 +327,7 @@ impl Database {
     pub fn job_queue(&self) -> Arc<dyn JobQueue> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
-            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(self.pg_repo(pool)),
         }
     }
 
@@ -278,7 +335,7 @@ impl Database {
     pub fn media_repo(&self) -> Arc<dyn MediaRepo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
-            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(self.pg_repo(pool)),
         }
     }
 
@@ -286,7 +343,7 @@ impl Database {
     pub fn social_repo(&self) -> Arc<dyn SocialRepo> {
         match &self.pool {
             DatabasePool::Sqlite(pool) => Arc::new(self.sqlite_repo(pool)),
-            DatabasePool::Postgres(pool) => Arc::new(PgRepo::new(pool.clone())),
+            DatabasePool::Postgres(pool) => Arc::new(self.pg_repo(pool)),
         }
     }
 

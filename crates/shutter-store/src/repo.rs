@@ -34,11 +34,17 @@ pub struct SqliteRepo {
     /// Writes: a pool of one connection (see [`crate::open`]), so the writers of this process
     /// queue for it in order instead of polling SQLite's lock.
     pub(crate) writer: SqlitePool,
+    /// Reads that may lag: the readers' pool (SQLite has no replica).
+    pub(crate) lagging: SqlitePool,
 }
 
 impl SqliteRepo {
     pub fn new(pool: SqlitePool, writer: SqlitePool) -> Self {
-        SqliteRepo { pool, writer }
+        SqliteRepo {
+            lagging: pool.clone(),
+            pool,
+            writer,
+        }
     }
 
     /// SQLite already speaks `?`.
@@ -84,12 +90,20 @@ pub struct PgRepo {
     pub(crate) pool: PgPool,
     /// The same pool: PostgreSQL writers do not exclude each other.
     pub(crate) writer: PgPool,
+    /// Reads that may lag (feeds, explore, public listings): the read replica when there is
+    /// one (see [`crate::Database::attach_read_replica`]), else the primary.
+    pub(crate) lagging: PgPool,
 }
 
 impl PgRepo {
     pub fn new(pool: PgPool) -> Self {
+        Self::with_replica(pool, None)
+    }
+
+    pub fn with_replica(pool: PgPool, replica: Option<PgPool>) -> Self {
         PgRepo {
             writer: pool.clone(),
+            lagging: replica.unwrap_or_else(|| pool.clone()),
             pool,
         }
     }
@@ -801,8 +815,14 @@ macro_rules! repo_adapter {
                     .bind(viewer.map(|v| v.to_string()))
                     .bind(author_id.to_string())
                     .bind(include_unpublished);
+                // The author's own listing (with unpublished posts) reads its own writes.
+                let pool = if include_unpublished {
+                    &self.pool
+                } else {
+                    &self.lagging
+                };
                 let rows = bind_page(query, page)
-                    .fetch_all(&self.pool)
+                    .fetch_all(pool)
                     .await
                     .map_err(repo_error)?;
                 let posts = rows

@@ -116,7 +116,7 @@ macro_rules! social_repo_adapter {
                 let sql = Self::sql(&sql);
                 let query = sqlx::query(&sql).bind(key.to_string());
                 let rows = bind_page(query, page)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.lagging)
                     .await
                     .map_err(repo_error)?;
                 let listed = rows
@@ -428,7 +428,7 @@ macro_rules! social_repo_adapter {
                 }
                 let rows = query
                     .bind(i64::from(page.limit) + 1)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.lagging)
                     .await
                     .map_err(repo_error)?;
                 let posts = rows
@@ -451,7 +451,7 @@ macro_rules! social_repo_adapter {
                 let sql = Self::sql(&sql);
                 let query = sqlx::query(&sql).bind(viewer.map(|v| v.to_string()));
                 let rows = bind_page(query, page)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.lagging)
                     .await
                     .map_err(repo_error)?;
                 let posts = rows

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use shutter_app::events::InProcessEventBus;
 use shutter_app::ports::{BlobStore, Repo, SystemClock};
-use shutter_app::ports::{EventBus, EventRelay};
+use shutter_app::ports::{EventBus, EventRelay, OptionalBackend};
 use shutter_app::rate_limit::InProcessRateLimiter;
 use shutter_app::relay::RelayedEventBus;
 use shutter_app::{Deps, Shutter};
@@ -18,9 +18,13 @@ use tokio::net::TcpListener;
 pub async fn open_database(config: &Config) -> anyhow::Result<shutter_store::Database> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let db = shutter_store::open(&config.database_url(), config.database.max_connections)
+    let mut db = shutter_store::open(&config.database_url(), config.database.max_connections)
         .await
         .context("opening the database")?;
+    if let Some(url) = &config.database.read_url {
+        db.attach_read_replica(url, config.database.max_connections)
+            .context("database.read_url")?;
+    }
     db.migrate().await.context("applying database migrations")?;
     Ok(db)
 }
@@ -114,6 +118,12 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
         config: Arc::new(config),
         jwt_secret,
         url_secret,
+        optional: redis
+            .iter()
+            .map(|r| ("redis", Arc::new(r.clone()) as Arc<dyn OptionalBackend>))
+            .chain(db.replica_check().map(|r| ("database_replica", r)))
+            .collect(),
+        writer_locks: db.writer_locks(),
     })))
 }
 

@@ -28,30 +28,29 @@ async fn healthz() -> Json<serde_json::Value> {
 /// 200 when every dependency answers, else 503 with the failing checks.
 async fn readyz(State(state): State<AppState>) -> Response {
     let checks = state.app.readiness().await;
-    let ready = checks.iter().all(|(_, r)| r.is_ok());
+    let ready = checks.iter().all(|c| !c.required || c.result.is_ok());
+    let degraded = checks.iter().any(|c| c.result.is_err());
     let body: serde_json::Map<String, serde_json::Value> = checks
         .into_iter()
-        .map(|(name, result)| {
-            let value = match result {
+        .map(|check| {
+            let value = match check.result {
                 Ok(()) => json!({"status": "ok"}),
                 Err(e) => {
-                    tracing::warn!(check = name, error = %e, "readiness check failed");
+                    tracing::warn!(check = check.name, error = %e, "readiness check failed");
                     json!({"status": "error"})
                 }
             };
-            (name.to_owned(), value)
+            (check.name.to_owned(), value)
         })
         .collect();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    // An optional backend (Redis) failing leaves the node ready, degraded: taking every node
+    // out of the load balancer for it would turn a degraded mode into an outage.
+    let (status, word) = match (ready, degraded) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, true) => (StatusCode::OK, "degraded"),
+        (true, false) => (StatusCode::OK, "ok"),
     };
-    let mut response = (
-        status,
-        Json(json!({"status": if ready {"ok"} else {"unavailable"}, "checks": body})),
-    )
-        .into_response();
+    let mut response = (status, Json(json!({"status": word, "checks": body}))).into_response();
     if !ready {
         response.headers_mut().insert(header::RETRY_AFTER, 5.into());
     }

@@ -315,7 +315,7 @@ pub async fn head(
     headers: HeaderMap,
 ) -> Result<Tus, Tus> {
     check_version(&headers)?;
-    let file = state.app.tus_file(&who, id).await.map_err(tus_error)?;
+    let file = state.app.tus_head(&who, id).await.map_err(tus_error)?;
     if file.status == FileStatus::Failed {
         return Err(tus_error(ApiError::new(
             ErrorCode::NotFound,

@@ -13,7 +13,7 @@ mod sweeper;
 mod tus;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -25,7 +25,9 @@ use shutter_core::{ErrorCode, Id};
 
 use crate::auth::hex;
 use crate::files::blob_key;
-use crate::ports::{BlobError, ByteStream, Event, EventKind, PartialWriter, UploadResult};
+use crate::ports::{
+    BlobError, ByteStream, Event, EventKind, PartialWriter, UploadResult, WriterLocks,
+};
 use crate::{AppError, AppResult, Shutter};
 
 pub use sweeper::STALLED_AT_START_MS;
@@ -128,16 +130,25 @@ pub(crate) struct UploadState {
     digests: Mutex<HashMap<Id, Digests>>,
 }
 
-/// Held while a request writes a file's bytes; a second writer gets `conflict`.
+/// Held while a request writes a file's bytes; a second writer gets `conflict`, on this
+/// node and (with [`WriterLocks`]) on any other.
 struct UploadGuard<'a> {
     state: &'a UploadState,
     id: Id,
+    /// The cross-node lock this guard holds, given back when it drops.
+    shared: Option<Arc<dyn WriterLocks>>,
 }
 
 impl Drop for UploadGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut busy) = self.state.busy.lock() {
             busy.remove(&self.id);
+        }
+        if let Some(locks) = self.shared.take() {
+            // A writer of this node that takes the lock before this runs is fine: a node's
+            // locks are counted (each taken once is given back once).
+            let id = self.id;
+            tokio::spawn(async move { locks.unlock(id).await });
         }
     }
 }
@@ -151,6 +162,13 @@ enum IngestStop {
     Store(BlobError),
 }
 
+fn writer_conflict() -> AppError {
+    AppError::new(
+        ErrorCode::Conflict,
+        "another upload to this file is in progress",
+    )
+}
+
 pub(crate) fn blob_error(err: BlobError) -> AppError {
     match err {
         BlobError::NotFound => AppError::not_found("stored bytes"),
@@ -160,28 +178,42 @@ pub(crate) fn blob_error(err: BlobError) -> AppError {
 }
 
 impl Shutter {
-    fn lock_upload(&self, id: Id) -> AppResult<UploadGuard<'_>> {
-        let mut busy = self
-            .uploads
-            .busy
-            .lock()
-            .map_err(|_| AppError::internal(anyhow::anyhow!("upload lock poisoned")))?;
-        if !busy.insert(id) {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "another upload to this file is in progress",
-            ));
+    /// Takes the file's writer lock: this node's, then (with several nodes) the deployment's.
+    async fn lock_upload(&self, id: Id) -> AppResult<UploadGuard<'_>> {
+        let mut guard = {
+            let mut busy = self
+                .uploads
+                .busy
+                .lock()
+                .map_err(|_| AppError::internal(anyhow::anyhow!("upload lock poisoned")))?;
+            if !busy.insert(id) {
+                return Err(writer_conflict());
+            }
+            UploadGuard {
+                state: &self.uploads,
+                id,
+                shared: None,
+            }
+        };
+        if let Some(locks) = &self.writer_locks {
+            if !locks.try_lock(id).await? {
+                return Err(writer_conflict());
+            }
+            guard.shared = Some(locks.clone());
         }
-        Ok(UploadGuard {
-            state: &self.uploads,
-            id,
-        })
+        Ok(guard)
+    }
+
+    /// Whether an upload found `uploading` under the writer lock has lost its writer: with
+    /// locks shared by every node, nobody else holds it, so its writer died.
+    fn writer_is_gone(&self, file: &FileRecord) -> bool {
+        self.writer_locks.is_some() && file.status == FileStatus::Uploading
     }
 
     /// Takes the file's writer lock and reads the file again under it: another writer may
     /// have completed (or failed) it since it was read without the lock.
     async fn lock_and_reload(&self, id: Id) -> AppResult<(UploadGuard<'_>, FileRecord)> {
-        let guard = self.lock_upload(id)?;
+        let guard = self.lock_upload(id).await?;
         let file = self
             .files
             .file_by_id(id)

@@ -29,36 +29,52 @@ impl Shutter {
         let stalled = self.files.stalled_uploads(cutoff, 500).await?;
         let mut recovered = 0;
         for id in stalled {
-            // A writer of this process holds the lock; one elsewhere records progress, which
-            // the conditional update below sees.
-            let Ok(_guard) = self.lock_upload(id) else {
+            // A writer of this process (or, with shared locks, of any) holds the lock; one
+            // elsewhere without them records progress, which the conditional update sees.
+            let Ok(_guard) = self.lock_upload(id).await else {
                 continue;
             };
             let Some(file) = self.files.file_by_id(id).await? else {
                 continue;
             };
-            let partial = self
-                .blobs
-                .partial_len(&blob_key(id))
-                .await
-                .map_err(blob_error)?;
-            if partial.is_some_and(|len| len >= file.size) && file.bytes_received >= file.size {
-                self.finish_recovered(&file).await;
-                recovered += 1;
-                continue;
-            }
-            let durable = file.bytes_received.min(partial.unwrap_or(0));
-            if self
-                .files
-                .recover_stalled_upload(id, durable, cutoff, now)
-                .await?
-            {
-                self.forget_upload_state(id);
-                tracing::info!(file.id = %id, offset = durable, "interrupted upload recovered");
+            if self.recover_abandoned(&file, cutoff).await? {
                 recovered += 1;
             }
         }
         Ok(recovered)
+    }
+
+    /// Recovers an upload whose writer died, under its writer lock: finished when every byte
+    /// is durable, else back to `pending` at its durable offset (the smaller of the recorded
+    /// progress and the partial object's length), if its row has not changed since `cutoff`.
+    /// Whether it was recovered.
+    pub(super) async fn recover_abandoned(
+        &self,
+        file: &shutter_core::model::FileRecord,
+        cutoff: shutter_core::Timestamp,
+    ) -> AppResult<bool> {
+        let id = file.id;
+        let partial = self
+            .blobs
+            .partial_len(&blob_key(id))
+            .await
+            .map_err(blob_error)?;
+        if partial.is_some_and(|len| len >= file.size) && file.bytes_received >= file.size {
+            self.finish_recovered(file).await;
+            return Ok(true);
+        }
+        let durable = file.bytes_received.min(partial.unwrap_or(0));
+        let now = self.clock.now();
+        if self
+            .files
+            .recover_stalled_upload(id, durable, cutoff, now)
+            .await?
+        {
+            self.forget_upload_state(id);
+            tracing::info!(file.id = %id, offset = durable, "interrupted upload recovered");
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Finishes an upload whose writer died after its last byte was durable.
@@ -90,7 +106,7 @@ impl Shutter {
             // This process's writers are kept out by the lock; the update itself fails only
             // an upload still waiting for bytes, so one that completed since the query (here
             // or in another process) is left alone.
-            let Ok(_guard) = self.lock_upload(id) else {
+            let Ok(_guard) = self.lock_upload(id).await else {
                 continue;
             };
             let failure = Failure {

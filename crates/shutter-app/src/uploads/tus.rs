@@ -91,6 +91,26 @@ impl Shutter {
         Ok(file)
     }
 
+    /// The upload as tus `HEAD` reports it. One left `uploading` by a node that died goes back
+    /// to what is durable first (when no node holds its writer lock), so the offset a client
+    /// resumes from is one whose bytes are kept.
+    pub async fn tus_head(&self, who: &Principal, id: Id) -> AppResult<FileRecord> {
+        let file = self.tus_file(who, id).await?;
+        if !self.writer_is_gone(&file) {
+            return Ok(file);
+        }
+        let Ok(_guard) = self.lock_upload(id).await else {
+            return Ok(file); // a live writer has it
+        };
+        let file = self.tus_file(who, id).await?;
+        if self.writer_is_gone(&file) {
+            self.recover_abandoned(&file, self.clock.now().plus_millis(1))
+                .await?;
+            return self.tus_file(who, id).await;
+        }
+        Ok(file)
+    }
+
     /// Creates a file through tus (`POST /v1/tus`), with the same checks as `POST /v1/files`.
     pub async fn tus_create(
         &self,
@@ -115,8 +135,14 @@ impl Shutter {
         // another one at the same offset finished would otherwise write over acknowledged
         // bytes.
         self.tus_file(who, id).await?;
-        let _guard = self.lock_upload(id)?;
-        let file = self.tus_file(who, id).await?;
+        let _guard = self.lock_upload(id).await?;
+        let mut file = self.tus_file(who, id).await?;
+        if self.writer_is_gone(&file) {
+            // Its node died mid-PATCH: the upload goes back to what is durable first.
+            self.recover_abandoned(&file, self.clock.now().plus_millis(1))
+                .await?;
+            file = self.tus_file(who, id).await?;
+        }
         if !file.status.is_open() {
             return Err(AppError::new(
                 ErrorCode::Conflict,
@@ -226,7 +252,6 @@ impl Shutter {
         }
         self.keep_digests(id, digests);
         self.announce_progress(&file, durable).await;
-        let mut file = file;
         file.bytes_received = durable;
         file.status = FileStatus::Uploading;
         Ok(PatchOutcome::Accepted {
@@ -281,7 +306,7 @@ impl Shutter {
     /// tus termination: the upload and its file are gone.
     pub async fn tus_terminate(&self, who: &Principal, id: Id) -> AppResult<()> {
         self.own_upload(who, id).await?;
-        let _guard = self.lock_upload(id)?;
+        let _guard = self.lock_upload(id).await?;
         self.remove_file(id).await
     }
 }

@@ -384,6 +384,25 @@ async fn empty_bucket(config: &S3StorageConfig) {
     }
 }
 
+/// A fresh PostgreSQL database beside a test's own (a stand-in for a read replica), on the
+/// run's server; [`ScratchDatabase::drop_now`] drops it (a later run drops one left behind).
+pub struct ScratchDatabase(PgDatabase);
+
+impl ScratchDatabase {
+    pub async fn create() -> ScratchDatabase {
+        ScratchDatabase(PgDatabase::create().await)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    /// Drops the database, ending every connection to it.
+    pub async fn drop_now(self) {
+        self.0.drop_now().await;
+    }
+}
+
 /// One per-test PostgreSQL database.
 struct PgDatabase {
     admin_url: String,

@@ -22,6 +22,7 @@ mod operations;
 mod pagination;
 mod posts;
 mod rate_limits;
+mod read_replica;
 mod s3_storage;
 mod tokens;
 mod users;
