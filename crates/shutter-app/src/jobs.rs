@@ -126,7 +126,7 @@ impl Shutter {
         match outcome {
             Ok(()) => {
                 if self.jobs.complete(job.id, worker, now).await? {
-                    tracing::info!(job.id = %job.id, kind = %job.kind, elapsed_ms = (elapsed * 1000.0) as u64, "job done");
+                    tracing::info!(job.id = %job.id, kind = %job.kind, priority = job.priority, elapsed_ms = (elapsed * 1000.0) as u64, "job done");
                 } else {
                     tracing::warn!(job.id = %job.id, kind = %job.kind, "job finished after its lease was lost");
                 }

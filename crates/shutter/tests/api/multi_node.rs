@@ -32,8 +32,8 @@ struct Cluster {
     b: Api,
     /// Node A, node B, then the workers.
     servers: Vec<ChildServer>,
-    _dirs: Vec<tempfile::TempDir>,
-    _data_dir: TestDataDir,
+    dirs: Vec<tempfile::TempDir>,
+    data_dir: TestDataDir,
 }
 
 /// The run's Redis URL, or `None` with a note.
@@ -99,8 +99,8 @@ async fn cluster_with_workers(env: &[(&str, &str)], workers: usize) -> Cluster {
         a: Api::child(&servers[0]),
         b: Api::child(&servers[1]),
         servers,
-        _dirs: dirs,
-        _data_dir: data_dir,
+        dirs,
+        data_dir,
     }
 }
 
@@ -619,5 +619,83 @@ async fn ten_thousand_likes_through_both_nodes_are_counted_exactly() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Jobs queued while no worker runs are taken premium first by every worker: each worker's
+/// finished jobs, in its own order, never go from a basic job back to a premium one.
+#[tokio::test]
+async fn workers_on_many_nodes_take_premium_jobs_first() {
+    use futures::StreamExt;
+    if !postgres_configured() {
+        return;
+    }
+    const EACH: usize = 6;
+    let mut cluster = cluster_with_workers(&[], 0).await;
+    let (_, basic) = cluster.a.register("basicuser").await;
+    cluster.a.register("premiumuser").await;
+    let out = crate::helpers::run_shutter(
+        cluster.data_dir.path(),
+        &["admin", "set-tier", "premiumuser", "premium"],
+        &[],
+    )
+    .await;
+    crate::helpers::assert_success(&out, "shutter admin set-tier");
+    let premium = cluster.b.login("premiumuser").await;
+    // Basic photos first, so that a worker taking jobs in arrival order would show it.
+    for token in [&basic, &premium] {
+        futures::stream::iter(0..EACH)
+            .map(|_| upload_photo(&cluster.a, &cluster.b, token))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+    }
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().expect("a worker's data directory");
+        let path = dir.path().to_str().expect("a UTF-8 path").to_owned();
+        let secrets = cluster.data_dir.path().join("secrets");
+        let env = [
+            ("SHUTTER_DATA_DIR", path.as_str()),
+            (
+                "SHUTTER_SERVER__SECRETS_DIR",
+                secrets.to_str().expect("UTF-8"),
+            ),
+        ];
+        let worker = ChildServer::worker(cluster.data_dir.path(), &env).await;
+        cluster.servers.push(worker);
+        cluster.dirs.push(dir);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let done: Vec<Vec<i64>> = cluster.servers[2..]
+            .iter()
+            .map(|w| {
+                w.log()
+                    .lines()
+                    .filter(|l| l.contains("\"job done\""))
+                    .map(|l| {
+                        let entry: Value = serde_json::from_str(l).expect("a JSON log line");
+                        entry["priority"].as_i64().expect("priority")
+                    })
+                    .collect()
+            })
+            .collect();
+        if done.iter().map(Vec::len).sum::<usize>() == 2 * EACH {
+            for order in &done {
+                assert!(
+                    order.windows(2).all(|w| w[0] >= w[1]),
+                    "a worker took a basic job before a premium one: {done:?}"
+                );
+            }
+            let top = done.iter().flatten().max().copied();
+            let bottom = done.iter().flatten().min().copied();
+            assert!(top > bottom, "premium jobs rank above basic ones: {done:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the workers did not run every job: {done:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
