@@ -382,6 +382,7 @@ impl Shutter {
         self.media
             .delete_user_with_objects(who.id(), self.clock.now())
             .await?;
+        self.uploads.content.invalidate();
         self.wake_workers();
         tracing::info!(user.id = %who.id(), "account deleted");
         Ok(())

@@ -419,6 +419,7 @@ impl Shutter {
             .update_file(id, change, self.clock.now())
             .await?
             .ok_or_else(|| AppError::not_found("file"))?;
+        self.uploads.content.invalidate();
         Ok(self.file_view(file))
     }
 
@@ -440,6 +441,7 @@ impl Shutter {
             .await?
         {
             FileDeletion::Deleted => {
+                self.uploads.content.invalidate();
                 self.forget_upload_state(id);
                 self.wake_workers();
                 Ok(())

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod backoff;
 pub mod crash;
 pub mod error;
 pub mod events;
@@ -60,6 +61,9 @@ pub struct Deps {
     /// One writer per upload across nodes (PostgreSQL); `None` with one node (SQLite).
     pub writer_locks: Option<Arc<dyn WriterLocks>>,
 }
+
+/// How long readiness waits for an optional backend.
+const OPTIONAL_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One readiness check's outcome.
 #[derive(Clone, Debug)]
@@ -182,13 +186,23 @@ impl Shutter {
                 result: storage,
             },
         ];
-        for (name, backend) in &self.optional {
-            checks.push(Check {
-                name,
-                required: false,
-                result: backend.ping().await.map_err(|e| format!("{e:#}")),
-            });
-        }
+        // Optional backends answer within a second, all at once, or count as failed: a probe
+        // must not time out waiting for one the node runs without.
+        let optional =
+            futures::future::join_all(self.optional.iter().map(|(name, backend)| async move {
+                let result =
+                    match tokio::time::timeout(OPTIONAL_CHECK_TIMEOUT, backend.ping()).await {
+                        Ok(answer) => answer.map_err(|e| format!("{e:#}")),
+                        Err(_) => Err(format!("no answer within {OPTIONAL_CHECK_TIMEOUT:?}")),
+                    };
+                Check {
+                    name,
+                    required: false,
+                    result,
+                }
+            }))
+            .await;
+        checks.extend(optional);
         checks
     }
 }

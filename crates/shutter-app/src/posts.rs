@@ -197,6 +197,7 @@ impl Shutter {
         self.media
             .delete_post_with_media(id, self.clock.now())
             .await?;
+        self.uploads.content.invalidate();
         self.wake_workers();
         tracing::info!(post.id = %id, user.id = %who.id(), "post deleted");
         Ok(())

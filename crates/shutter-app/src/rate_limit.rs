@@ -23,7 +23,7 @@ const SWEEP_AT: usize = 4096;
 /// One GCRA step: the decision and the new TAT (unchanged when refused).
 pub fn gcra(tat: Option<i64>, now: i64, quota: Quota) -> (RateDecision, i64) {
     let limit = quota.per_minute.max(1);
-    let interval = WINDOW_MS / i64::from(limit);
+    let interval = interval_ms(limit);
     let tat = tat.unwrap_or(now).max(now);
     let new_tat = tat + interval;
     let ahead = new_tat - now;
@@ -47,6 +47,12 @@ pub fn gcra(tat: Option<i64>, now: i64, quota: Quota) -> (RateDecision, i64) {
         retry_after_secs: 0,
     };
     (decision, new_tat)
+}
+
+/// How far one request moves the TAT: the window over the quota, at least 1 ms (a quota
+/// above 60 000 a minute counts as 60 000).
+pub fn interval_ms(per_minute: u32) -> i64 {
+    (WINDOW_MS / i64::from(per_minute.max(1))).max(1)
 }
 
 fn ceil_secs(ms: i64) -> u64 {
@@ -94,6 +100,20 @@ impl RateLimiter for InProcessRateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quota_above_one_a_millisecond_counts_as_one_a_millisecond() {
+        let quota = Quota {
+            per_minute: 1_000_000,
+        };
+        let mut tat = None;
+        for _ in 0..60_000 {
+            let (d, t) = gcra(tat, 0, quota);
+            assert!(d.allowed);
+            tat = Some(t);
+        }
+        assert!(!gcra(tat, 0, quota).0.allowed);
+    }
 
     #[test]
     fn allows_a_burst_of_the_quota_then_refuses_until_a_slot_frees() {

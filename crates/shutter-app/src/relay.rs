@@ -5,9 +5,11 @@
 //!
 //! Delivery stays best effort, as on one node: while the relay is unreachable this node's
 //! subscribers still get this node's events, the failure is logged once (and its end once),
-//! and the listener reconnects every second.
+//! sends are skipped for a second after each failure (publishers do not wait on a relay that
+//! is away), and the listener reconnects every second. Every node sends a heartbeat every
+//! 10 s; a listener that hears nothing, not even its own, for 35 s takes its connection for
+//! dead (a half-open connection never ends by itself) and listens again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +19,20 @@ use serde::{Deserialize, Serialize};
 use shutter_core::model::Failure;
 use shutter_core::{ErrorCode, Id, Timestamp};
 
+use crate::backoff::FailurePause;
 use crate::events::InProcessEventBus;
 use crate::ports::{Event, EventBus, EventKind, EventRelay, EventStream};
 
 /// How long the listener waits before listening again after the relay failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
+/// How long sends are skipped after one failed.
+const SEND_BACKOFF: Duration = Duration::from_secs(1);
+/// How often each node says it is there.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Silence after which a listener's connection counts as dead.
+const SILENCE: Duration = Duration::from_secs(35);
+/// A heartbeat message (never an event: events are JSON objects).
+const PING: &str = "ping";
 
 /// An [`EventBus`] shared by every node that uses the same relay.
 pub struct RelayedEventBus {
@@ -29,8 +40,10 @@ pub struct RelayedEventBus {
     relay: Arc<dyn EventRelay>,
     /// Tells this node's messages from the others' (the relay may echo them back).
     node: Id,
-    send_failing: AtomicBool,
+    /// Sends are skipped for a moment after one failed.
+    sending: FailurePause,
     listener: tokio::task::JoinHandle<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
 }
 
 impl RelayedEventBus {
@@ -39,12 +52,14 @@ impl RelayedEventBus {
         let local = Arc::new(InProcessEventBus::new());
         let node = Id::new();
         let listener = tokio::spawn(listen(relay.clone(), local.clone(), node));
+        let heartbeat = tokio::spawn(beat(relay.clone()));
         RelayedEventBus {
             local,
             relay,
             node,
-            send_failing: AtomicBool::new(false),
+            sending: FailurePause::default(),
             listener,
+            heartbeat,
         }
     }
 }
@@ -52,6 +67,7 @@ impl RelayedEventBus {
 impl Drop for RelayedEventBus {
     fn drop(&mut self) {
         self.listener.abort();
+        self.heartbeat.abort();
     }
 }
 
@@ -60,14 +76,17 @@ impl EventBus for RelayedEventBus {
     async fn publish(&self, event: Event) {
         let message = encode(self.node, &event);
         self.local.publish(event).await;
+        if self.sending.paused() {
+            return;
+        }
         match self.relay.send(&message).await {
             Ok(()) => {
-                if self.send_failing.swap(false, Ordering::Relaxed) {
+                if self.sending.answered() {
                     tracing::info!("live events reach the other nodes again");
                 }
             }
             Err(e) => {
-                if !self.send_failing.swap(true, Ordering::Relaxed) {
+                if self.sending.failed(SEND_BACKOFF) {
                     tracing::warn!(
                         error = format!("{e:#}"),
                         "live events cannot reach the other nodes; this node's still arrive"
@@ -93,7 +112,18 @@ async fn listen(relay: Arc<dyn EventRelay>, local: Arc<InProcessEventBus>, node:
                     tracing::info!("listening to the other nodes' live events again");
                     failing = false;
                 }
-                while let Some(message) = messages.next().await {
+                loop {
+                    let message = match tokio::time::timeout(SILENCE, messages.next()).await {
+                        Ok(Some(message)) => message,
+                        Ok(None) => break,
+                        Err(_) => {
+                            tracing::warn!("heard nothing from the relay, not even this node's heartbeat, for {SILENCE:?}; listening again");
+                            break;
+                        }
+                    };
+                    if message == PING {
+                        continue;
+                    }
                     match decode(&message) {
                         Some((from, event)) if from != node => local.publish(event).await,
                         Some(_) => {}
@@ -112,6 +142,15 @@ async fn listen(relay: Arc<dyn EventRelay>, local: Arc<InProcessEventBus>, node:
             }
         }
         tokio::time::sleep(RELISTEN_AFTER).await;
+    }
+}
+
+/// Sends a heartbeat every [`HEARTBEAT`] (failures show in the listener's silence).
+async fn beat(relay: Arc<dyn EventRelay>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        let _ = relay.send(PING).await;
     }
 }
 

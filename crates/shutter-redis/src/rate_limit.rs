@@ -2,12 +2,13 @@
 //! atomically by one Lua script, on Redis' clock, so every node counts against one
 //! theoretical arrival time per key.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use shutter_app::backoff::FailurePause;
 use shutter_app::ports::{Clock, Quota, RateDecision, RateLimiter};
-use shutter_app::rate_limit::{gcra, InProcessRateLimiter, WINDOW_MS};
+use shutter_app::rate_limit::{gcra, interval_ms, InProcessRateLimiter, WINDOW_MS};
 
 use crate::Redis;
 
@@ -38,8 +39,13 @@ pub struct RedisRateLimiter {
     script: redis::Script,
     /// Counts while Redis cannot be reached: per node, as without Redis.
     fallback: InProcessRateLimiter,
-    failing: AtomicBool,
+    /// After a failure Redis is not asked again for a moment: requests do not each wait for
+    /// a Redis that is away.
+    redis_state: FailurePause,
 }
+
+/// How long the limiter counts per node after Redis failed, before asking it again.
+const BACKOFF: Duration = Duration::from_secs(1);
 
 impl RedisRateLimiter {
     pub fn new(redis: Redis, clock: Arc<dyn Clock>) -> Self {
@@ -47,13 +53,12 @@ impl RedisRateLimiter {
             redis,
             script: redis::Script::new(SCRIPT),
             fallback: InProcessRateLimiter::new(clock),
-            failing: AtomicBool::new(false),
+            redis_state: FailurePause::default(),
         }
     }
 
     async fn check_shared(&self, key: &str, quota: Quota) -> anyhow::Result<RateDecision> {
-        let limit = quota.per_minute.max(1);
-        let interval = WINDOW_MS / i64::from(limit);
+        let interval = interval_ms(quota.per_minute);
         let mut conn = self.redis.manager.clone();
         let (now, before): (i64, i64) = self
             .script
@@ -70,15 +75,18 @@ impl RedisRateLimiter {
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &str, quota: Quota) -> anyhow::Result<RateDecision> {
+        if self.redis_state.paused() {
+            return self.fallback.check(key, quota).await;
+        }
         match self.check_shared(key, quota).await {
             Ok(decision) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
+                if self.redis_state.answered() {
                     tracing::info!("rate limits are shared through Redis again");
                 }
                 Ok(decision)
             }
             Err(e) => {
-                if !self.failing.swap(true, Ordering::Relaxed) {
+                if self.redis_state.failed(BACKOFF) {
                     tracing::warn!(
                         error = format!("{e:#}"),
                         "Redis cannot be reached: rate limits count per node until it can"

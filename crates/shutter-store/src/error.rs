@@ -58,6 +58,8 @@ fn is_unavailable(err: &sqlx::Error) -> bool {
                 // restored database, a replica being rebuilt); the connection exceptions.
                 | Some("53100" | "53200" | "53300" | "57P01" | "57P02" | "57P03" | "3D000")
                 | Some("08000" | "08001" | "08003" | "08004" | "08006")
+                // A query a hot standby cancelled ("conflict with recovery"): try again.
+                | Some("40001")
             )
         }
         _ => false,

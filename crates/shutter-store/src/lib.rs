@@ -43,6 +43,10 @@ pub use repo::{PgRepo, SqliteRepo};
 /// unavailable (`RepoError::Unavailable`, a 503 to clients).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A replica that does not give a connection this fast fails its read (503) soon, rather
+/// than holding the request as long as the primary would.
+const REPLICA_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long SQLite waits for another connection's write lock before giving up with
 /// `SQLITE_BUSY` (also reported as unavailable).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -262,7 +266,7 @@ impl Database {
         }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(REPLICA_ACQUIRE_TIMEOUT)
             .connect_lazy(url)
             .context("database.read_url is not a PostgreSQL URL")?;
         self.replica = Some(pool);

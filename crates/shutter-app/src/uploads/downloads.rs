@@ -24,11 +24,19 @@ impl Shutter {
         if let ContentAccess::Signed { expires, signature } = access {
             self.check_download_url(id, variant, expires, signature)?;
         }
-        let file = self
-            .files
-            .file_by_id(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("file"))?;
+        let file = match self.uploads.content.get(id) {
+            Some(file) => file,
+            None => {
+                let epoch = self.uploads.content.epoch();
+                let file = self
+                    .files
+                    .file_by_id(id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("file"))?;
+                self.uploads.content.put(&file, epoch);
+                file
+            }
+        };
         match access {
             ContentAccess::Caller(who) => {
                 let own = who.map(Principal::id) == Some(file.owner_id);

@@ -6,6 +6,7 @@
 //! and orphaned objects).
 
 mod checks;
+mod content_cache;
 mod direct;
 mod downloads;
 mod put;
@@ -128,6 +129,8 @@ impl Md5Pipeline {
 pub(crate) struct UploadState {
     busy: Mutex<HashSet<Id>>,
     digests: Mutex<HashMap<Id, Digests>>,
+    /// Ready files as downloads read them (see [`content_cache`]).
+    pub(crate) content: content_cache::ContentCache,
 }
 
 /// Held while a request writes a file's bytes; a second writer gets `conflict`, on this
@@ -137,6 +140,15 @@ struct UploadGuard<'a> {
     id: Id,
     /// The cross-node lock this guard holds, given back when it drops.
     shared: Option<Arc<dyn WriterLocks>>,
+}
+
+impl UploadGuard<'_> {
+    /// Gives the cross-node lock back and waits until it is, then this node's.
+    async fn release(mut self) {
+        if let Some(locks) = self.shared.take() {
+            locks.unlock(self.id).await;
+        }
+    }
 }
 
 impl Drop for UploadGuard<'_> {
@@ -196,18 +208,51 @@ impl Shutter {
             }
         };
         if let Some(locks) = &self.writer_locks {
+            // Set before asking: if this request is dropped while the lock is being taken,
+            // the guard still gives it back (giving back a lock not held is harmless).
+            guard.shared = Some(locks.clone());
             if !locks.try_lock(id).await? {
+                guard.shared = None;
                 return Err(writer_conflict());
             }
-            guard.shared = Some(locks.clone());
         }
         Ok(guard)
     }
 
-    /// Whether an upload found `uploading` under the writer lock has lost its writer: with
-    /// locks shared by every node, nobody else holds it, so its writer died.
-    fn writer_is_gone(&self, file: &FileRecord) -> bool {
+    /// Whether an upload found `uploading` under the writer lock may have been left by a
+    /// writer that died: with locks shared by every node, nobody else is writing it now. (A
+    /// tus upload also stays `uploading` between PATCHes; [`Shutter::take_over`] tells.)
+    fn may_be_abandoned(&self, file: &FileRecord) -> bool {
         self.writer_locks.is_some() && file.status == FileStatus::Uploading
+    }
+
+    /// Under the writer lock, makes an `uploading` file whose last writer is gone consistent
+    /// again: nothing to do when this node's own last PATCH ended at the recorded offset, or
+    /// when the stored bytes reach it; otherwise the upload goes back to what is durable (or
+    /// is finished, when every byte is). No clock is compared: the lock says the writer is
+    /// gone. Whether the file changed.
+    async fn take_over(&self, file: &FileRecord) -> AppResult<bool> {
+        let ours = self
+            .uploads
+            .digests
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&file.id).map(|d| d.len == file.bytes_received))
+            .unwrap_or(false);
+        if ours && file.bytes_received < file.size {
+            return Ok(false);
+        }
+        let partial = self
+            .blobs
+            .partial_len(&blob_key(file.id))
+            .await
+            .map_err(blob_error)?;
+        if file.bytes_received < file.size && partial.is_some_and(|len| len >= file.bytes_received)
+        {
+            return Ok(false);
+        }
+        self.recover_abandoned(file, shutter_core::Timestamp::from_millis(i64::MAX))
+            .await
     }
 
     /// Takes the file's writer lock and reads the file again under it: another writer may

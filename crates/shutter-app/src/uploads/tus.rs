@@ -96,19 +96,20 @@ impl Shutter {
     /// resumes from is one whose bytes are kept.
     pub async fn tus_head(&self, who: &Principal, id: Id) -> AppResult<FileRecord> {
         let file = self.tus_file(who, id).await?;
-        if !self.writer_is_gone(&file) {
+        if !self.may_be_abandoned(&file) {
             return Ok(file);
         }
-        let Ok(_guard) = self.lock_upload(id).await else {
+        let Ok(guard) = self.lock_upload(id).await else {
             return Ok(file); // a live writer has it
         };
         let file = self.tus_file(who, id).await?;
-        if self.writer_is_gone(&file) {
-            self.recover_abandoned(&file, self.clock.now().plus_millis(1))
-                .await?;
-            return self.tus_file(who, id).await;
-        }
-        Ok(file)
+        let taken = if self.may_be_abandoned(&file) && self.take_over(&file).await? {
+            self.tus_file(who, id).await
+        } else {
+            Ok(file)
+        };
+        guard.release().await;
+        taken
     }
 
     /// Creates a file through tus (`POST /v1/tus`), with the same checks as `POST /v1/files`.
@@ -135,129 +136,132 @@ impl Shutter {
         // another one at the same offset finished would otherwise write over acknowledged
         // bytes.
         self.tus_file(who, id).await?;
-        let _guard = self.lock_upload(id).await?;
-        let mut file = self.tus_file(who, id).await?;
-        if self.writer_is_gone(&file) {
-            // Its node died mid-PATCH: the upload goes back to what is durable first.
-            self.recover_abandoned(&file, self.clock.now().plus_millis(1))
-                .await?;
-            file = self.tus_file(who, id).await?;
-        }
-        if !file.status.is_open() {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                format!("the upload is already {}", file.status.as_str()),
-            ));
-        }
-        if offset != file.bytes_received {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "Upload-Offset is {offset} but the upload stands at {}",
-                    file.bytes_received
-                ),
-            ));
-        }
-        crate::crash::pause(crate::crash::TUS_OFFSET_CHECKED).await;
-        if !self.files.begin_upload(id, self.clock.now()).await? {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "the file is not waiting for bytes",
-            ));
-        }
-        let key = blob_key(id);
-        let mut digests = self.resume_digests(id, offset).await?;
-        let at_start = digests.clone();
-        let mut writer = self
-            .blobs
-            .open_partial(&key, offset)
-            .await
-            .map_err(blob_error)?;
-        let mut chunk_hasher = checksum.as_ref().map(ChunkHasher::for_checksum);
-        let stop = self
-            .ingest(
-                &file,
-                writer.as_mut(),
-                &mut digests,
-                body,
-                chunk_hasher.as_mut(),
-            )
-            .await;
-        match stop {
-            Ok(()) => {}
-            Err(IngestStop::TooLarge) => {
-                drop(writer);
-                return Err(self.too_large(&file, digests.len + 1).await);
+        let guard = self.lock_upload(id).await?;
+        let outcome: AppResult<PatchOutcome> = async {
+            let mut file = self.tus_file(who, id).await?;
+            if self.may_be_abandoned(&file) && self.take_over(&file).await? {
+                file = self.tus_file(who, id).await?;
             }
-            Err(IngestStop::Body(e)) => {
-                // Keep what arrived: that is the point of a resumable upload.
-                let durable = writer.sync().await.map_err(blob_error)?;
-                drop(writer);
-                let durable = durable.min(digests.len);
-                if durable == digests.len {
-                    self.keep_digests(id, digests);
-                }
-                self.files
-                    .pause_upload(id, durable, self.clock.now())
-                    .await?;
+            if !file.status.is_open() {
                 return Err(AppError::new(
-                    ErrorCode::MalformedRequest,
-                    format!("the upload broke off: {e}"),
+                    ErrorCode::Conflict,
+                    format!("the upload is already {}", file.status.as_str()),
                 ));
             }
-            Err(IngestStop::Store(e)) => {
-                // The store failed (a full disk, most often): give back the room this PATCH
-                // took, so the upload stands at the offset it had, durable and resumable.
-                drop(writer);
-                match self.blobs.open_partial(&key, offset).await {
-                    Ok(mut w) => {
-                        if let Err(e) = w.sync().await {
-                            tracing::warn!(file.id = %id, error = %e, "could not cut a failed PATCH's bytes");
+            if offset != file.bytes_received {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "Upload-Offset is {offset} but the upload stands at {}",
+                        file.bytes_received
+                    ),
+                ));
+            }
+            crate::crash::pause(crate::crash::TUS_OFFSET_CHECKED).await;
+            if !self.files.begin_upload(id, self.clock.now()).await? {
+                return Err(AppError::new(
+                    ErrorCode::Conflict,
+                    "the file is not waiting for bytes",
+                ));
+            }
+            let key = blob_key(id);
+            let mut digests = self.resume_digests(id, offset).await?;
+            let at_start = digests.clone();
+            let mut writer = self
+                .blobs
+                .open_partial(&key, offset)
+                .await
+                .map_err(blob_error)?;
+            let mut chunk_hasher = checksum.as_ref().map(ChunkHasher::for_checksum);
+            let stop = self
+                .ingest(
+                    &file,
+                    writer.as_mut(),
+                    &mut digests,
+                    body,
+                    chunk_hasher.as_mut(),
+                )
+                .await;
+            match stop {
+                Ok(()) => {}
+                Err(IngestStop::TooLarge) => {
+                    drop(writer);
+                    return Err(self.too_large(&file, digests.len + 1).await);
+                }
+                Err(IngestStop::Body(e)) => {
+                    // Keep what arrived: that is the point of a resumable upload.
+                    let durable = writer.sync().await.map_err(blob_error)?;
+                    drop(writer);
+                    let durable = durable.min(digests.len);
+                    if durable == digests.len {
+                        self.keep_digests(id, digests);
+                    }
+                    self.files
+                        .pause_upload(id, durable, self.clock.now())
+                        .await?;
+                    return Err(AppError::new(
+                        ErrorCode::MalformedRequest,
+                        format!("the upload broke off: {e}"),
+                    ));
+                }
+                Err(IngestStop::Store(e)) => {
+                    // The store failed (a full disk, most often): give back the room this PATCH
+                    // took, so the upload stands at the offset it had, durable and resumable.
+                    drop(writer);
+                    match self.blobs.open_partial(&key, offset).await {
+                        Ok(mut w) => {
+                            if let Err(e) = w.sync().await {
+                                tracing::warn!(file.id = %id, error = %e, "could not cut a failed PATCH's bytes");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(file.id = %id, error = %e, "could not cut a failed PATCH's bytes")
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(file.id = %id, error = %e, "could not cut a failed PATCH's bytes")
+                    if let Err(e) = self.files.pause_upload(id, offset, self.clock.now()).await {
+                        tracing::warn!(file.id = %id, error = %e, "could not record a failed PATCH's offset");
                     }
+                    return Err(blob_error(e));
                 }
-                if let Err(e) = self.files.pause_upload(id, offset, self.clock.now()).await {
-                    tracing::warn!(file.id = %id, error = %e, "could not record a failed PATCH's offset");
+            }
+            let durable = writer.sync().await.map_err(blob_error)?;
+            drop(writer);
+            if let (Some(hasher), Some(expected)) = (chunk_hasher, checksum.as_ref()) {
+                if !hasher.matches(expected) {
+                    // Drop this PATCH's bytes; the upload goes on from where it stood.
+                    let mut w = self
+                        .blobs
+                        .open_partial(&key, offset)
+                        .await
+                        .map_err(blob_error)?;
+                    w.sync().await.map_err(blob_error)?;
+                    self.keep_digests(id, at_start);
+                    self.files
+                        .pause_upload(id, offset, self.clock.now())
+                        .await?;
+                    return Ok(PatchOutcome::ChecksumMismatch { offset });
                 }
-                return Err(blob_error(e));
             }
-        }
-        let durable = writer.sync().await.map_err(blob_error)?;
-        drop(writer);
-        if let (Some(hasher), Some(expected)) = (chunk_hasher, checksum.as_ref()) {
-            if !hasher.matches(expected) {
-                // Drop this PATCH's bytes; the upload goes on from where it stood.
-                let mut w = self
-                    .blobs
-                    .open_partial(&key, offset)
-                    .await
-                    .map_err(blob_error)?;
-                w.sync().await.map_err(blob_error)?;
-                self.keep_digests(id, at_start);
-                self.files
-                    .pause_upload(id, offset, self.clock.now())
-                    .await?;
-                return Ok(PatchOutcome::ChecksumMismatch { offset });
+            if durable == file.size {
+                let done = self.finalize(&file, digests).await?;
+                return Ok(PatchOutcome::Accepted {
+                    offset: durable,
+                    file: Box::new(done),
+                });
             }
-        }
-        if durable == file.size {
-            let done = self.finalize(&file, digests).await?;
-            return Ok(PatchOutcome::Accepted {
+            self.keep_digests(id, digests);
+            self.announce_progress(&file, durable).await;
+            file.bytes_received = durable;
+            file.status = FileStatus::Uploading;
+            Ok(PatchOutcome::Accepted {
                 offset: durable,
-                file: Box::new(done),
-            });
+                file: Box::new(file),
+            })
         }
-        self.keep_digests(id, digests);
-        self.announce_progress(&file, durable).await;
-        file.bytes_received = durable;
-        file.status = FileStatus::Uploading;
-        Ok(PatchOutcome::Accepted {
-            offset: durable,
-            file: Box::new(file),
-        })
+        .await;
+        // Given back before the answer leaves, so the client's next PATCH may go to any node.
+        guard.release().await;
+        outcome
     }
 
     fn keep_digests(&self, id: Id, digests: Digests) {

@@ -476,6 +476,15 @@ async fn a_tus_upload_moves_between_nodes_with_one_writer_at_a_time() {
         (12 * MIB).to_string()
     );
 
+    // Taking turns is not a take-over: no node reset the upload or re-read its bytes.
+    for node in &cluster.servers[..2] {
+        assert!(
+            !node.log().contains("interrupted upload recovered"),
+            "a PATCH after another node's finished PATCH recovered nothing: {}",
+            node.log()
+        );
+    }
+
     // 12..20 MiB through A, which is killed before the PATCH ends; what A acknowledged is
     // kept, and B resumes at once from what is durable.
     let (mut tx, _answer) = streamed_patch(&cluster.a, &url_a, &token, 12 * MIB);
