@@ -6,6 +6,8 @@
 //!   `SHUTTER_TEST_REDIS_URL` is set.
 //! - `RateLimiter` (`rate_limiter.rs`): in process; in Redis when `SHUTTER_TEST_REDIS_URL`
 //!   is set.
+//! - `WriterLocks` (`writer_locks.rs`): on PostgreSQL, its one adapter, when
+//!   `SHUTTER_TEST_POSTGRES_URL` is set.
 //!
 //! A "node" of a relayed bus is a bus of its own on the same relay, as each `shutter` process
 //! has one. When a variable is set and its server cannot be used, the tests fail.
@@ -14,6 +16,7 @@
 
 mod event_bus;
 mod rate_limiter;
+mod writer_locks;
 
 pub const POSTGRES_URL_VAR: &str = "SHUTTER_TEST_POSTGRES_URL";
 pub const REDIS_URL_VAR: &str = "SHUTTER_TEST_REDIS_URL";
