@@ -10,7 +10,6 @@ use crate::accounts::Principal;
 use crate::ports::{
     AllowanceRefusal, FileChange, FileDeletion, FileFilter, NewFile, UploadAllowance,
 };
-use crate::transfers::UrlRefusal;
 use crate::{AppError, AppResult, Shutter};
 
 /// What a client declares about a file before sending its bytes.
@@ -262,36 +261,11 @@ impl Shutter {
             .collect())
     }
 
-    /// Where a tus client sends a file's bytes.
-    pub fn tus_url(&self, id: Id) -> String {
-        self.transfers.tus_url(id)
-    }
-
     /// The URL of a file's bytes or a variant's (see [`Transfers::download_url`]).
     ///
     /// [`Transfers::download_url`]: crate::transfers::Transfers::download_url
     pub fn content_url(&self, file: &FileRecord, variant: Option<&str>) -> String {
         self.transfers.download_url(file, variant, self.clock.now())
-    }
-
-    /// Checks a signed download URL (signature, then expiry) before anything is looked up, so
-    /// a bad or expired URL gets the same answer whether its file exists or not.
-    pub fn check_download_url(
-        &self,
-        id: Id,
-        variant: Option<&str>,
-        expires: Option<i64>,
-        signature: &str,
-    ) -> AppResult<()> {
-        self.transfers
-            .check_download_url(id, variant, expires, signature, self.clock.now())
-            .map_err(|refusal| match refusal {
-                UrlRefusal::BadSignature => AppError::new(
-                    ErrorCode::InvalidSignature,
-                    "the URL's signature does not match",
-                ),
-                UrlRefusal::Expired => AppError::new(ErrorCode::UrlExpired, "the URL has expired"),
-            })
     }
 
     /// Checks a presigned upload URL before the upload starts and returns its file. Its

@@ -152,6 +152,11 @@ impl Shutter {
         &self.config
     }
 
+    /// The URLs that move bytes (tus locations, redirects to the store).
+    pub fn transfers(&self) -> &Transfers {
+        &self.transfers
+    }
+
     pub fn rate_limiter(&self) -> &dyn RateLimiter {
         self.rate_limiter.as_ref()
     }

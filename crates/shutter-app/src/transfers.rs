@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use shutter_core::domain::Visibility;
 use shutter_core::model::FileRecord;
-use shutter_core::{Id, Timestamp};
+use shutter_core::{ErrorCode, Id, Timestamp};
 
 use crate::files::blob_key;
 use crate::ports::{BlobResult, BlobStore};
 use crate::signing::{SignedParts, UrlSigner};
+use crate::{AppError, AppResult};
 
 /// Where and how to send a file's bytes.
 #[derive(Clone, Debug)]
@@ -40,13 +41,6 @@ pub struct MultipartTicket {
     pub part_size: u64,
     pub parts: Vec<(u32, String)>,
     pub complete_url: String,
-}
-
-/// Why a Shutter-signed URL is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UrlRefusal {
-    BadSignature,
-    Expired,
 }
 
 /// A redirect to the store is followed at once; its URL need not outlive that by much.
@@ -164,7 +158,8 @@ impl Transfers {
         )
     }
 
-    /// Checks a download URL's signature, then its expiry.
+    /// Checks a download URL's signature, then its expiry, before anything is looked up, so
+    /// a bad or expired URL gets the same answer whether its file exists or not.
     pub fn check_download_url(
         &self,
         id: Id,
@@ -172,16 +167,19 @@ impl Transfers {
         expires: Option<i64>,
         signature: &str,
         now: Timestamp,
-    ) -> Result<(), UrlRefusal> {
+    ) -> AppResult<()> {
         let (object, signed_expires) = download_object(id, variant, expires);
         if !self
             .signer
             .verify(get_parts(&object, signed_expires), signature)
         {
-            return Err(UrlRefusal::BadSignature);
+            return Err(AppError::new(
+                ErrorCode::InvalidSignature,
+                "the URL's signature does not match",
+            ));
         }
         if expires.is_some_and(|e| now.unix_seconds() > e) {
-            return Err(UrlRefusal::Expired);
+            return Err(AppError::new(ErrorCode::UrlExpired, "the URL has expired"));
         }
         Ok(())
     }

@@ -491,9 +491,11 @@ pub async fn get_content(
         None => (file.content_type.clone(), inline_type(&file.content_type)),
     };
     let disposition = content_disposition(inline, &file.filename);
-    if let Some(url) = state
-        .app
-        .presigned_content_url(&file, variant, &content_type, &disposition)
+    if let Some(url) =
+        state
+            .app
+            .transfers()
+            .download_redirect(&file, variant, &content_type, &disposition)
     {
         // Private bytes on S3 come from the bucket itself, which answers Range and
         // If-None-Match with its own ETag.

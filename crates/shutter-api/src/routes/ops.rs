@@ -25,7 +25,9 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when every dependency answers, else 503 with the failing checks.
+/// 200 when the database and the storage answer (`degraded`, naming the check, when an
+/// optional backend such as Redis or the read replica does not), else 503 with the failing
+/// checks.
 async fn readyz(State(state): State<AppState>) -> Response {
     let checks = state.app.readiness().await;
     let ready = checks.iter().all(|c| !c.required || c.result.is_ok());

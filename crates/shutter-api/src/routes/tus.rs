@@ -275,7 +275,7 @@ pub async fn create(
             .unwrap_or_default(),
     };
     let file = state.app.tus_create(&who, input).await.map_err(tus_error)?;
-    let location = state.app.tus_url(file.id);
+    let location = state.app.transfers().tus_url(file.id);
     let mut offset = 0;
     let mut current = file.clone();
     // creation-with-upload: the creating request may carry the first bytes.

@@ -22,7 +22,8 @@ impl Shutter {
         // A signed URL's signature and expiry come first: a bad one gets the same answer
         // whether the file exists or not.
         if let ContentAccess::Signed { expires, signature } = access {
-            self.check_download_url(id, variant, expires, signature)?;
+            self.transfers
+                .check_download_url(id, variant, expires, signature, self.clock.now())?;
         }
         let file = match self.uploads.content.get(id) {
             Some(file) => file,
@@ -58,21 +59,6 @@ impl Shutter {
             return Err(AppError::not_found("file content"));
         }
         Ok(file)
-    }
-
-    /// Where a private file's bytes (or a variant's) may be fetched straight from the object
-    /// store, when it serves them itself (see [`Transfers::download_redirect`]).
-    ///
-    /// [`Transfers::download_redirect`]: crate::transfers::Transfers::download_redirect
-    pub fn presigned_content_url(
-        &self,
-        file: &FileRecord,
-        variant: Option<&str>,
-        content_type: &str,
-        content_disposition: &str,
-    ) -> Option<String> {
-        self.transfers
-            .download_redirect(file, variant, content_type, content_disposition)
     }
 
     /// Streams a ready file's bytes (or a variant's), all or `range` (start inclusive, end

@@ -208,13 +208,7 @@ async fn a_ticket_url_is_signed_for_its_type_and_length() {
 
     // None of them stored anything: complete finds no bytes.
     let id = id_of(&file);
-    assert_problem(
-        complete(&app, &token, &id, json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
-    assert_eq!(file_of(&app, Some(&token), &id).await["status"], "pending");
+    assert_no_bytes_yet(&app, &token, &id).await;
 }
 
 #[tokio::test]
@@ -244,13 +238,7 @@ async fn completing_before_the_bytes_arrive_is_a_conflict_and_changes_nothing() 
     let body = json!({"filename": "a.txt", "size": bytes.len(), "content_type": "text/plain"});
     let (file, ticket) = create_file(&app, &token, &body).await;
     let id = id_of(&file);
-    assert_problem(
-        complete(&app, &token, &id, json!({})).await,
-        409,
-        "conflict",
-    )
-    .await;
-    assert_eq!(file_of(&app, Some(&token), &id).await["status"], "pending");
+    assert_no_bytes_yet(&app, &token, &id).await;
 
     // Someone else's file is not found, whatever its state.
     let (_, other) = user(&app, "kim").await;
@@ -436,4 +424,10 @@ async fn public_files_keep_a_stable_url_served_by_shutter() {
         Some("public, max-age=3600")
     );
     assert_eq!(resp.bytes().await.unwrap().to_vec(), bytes);
+}
+
+/// `complete` finds no bytes: 409 `conflict`, and the file is still `pending`.
+async fn assert_no_bytes_yet(app: &TestApp, token: &str, id: &str) {
+    assert_problem(complete(app, token, id, json!({})).await, 409, "conflict").await;
+    assert_eq!(file_of(app, Some(token), id).await["status"], "pending");
 }
