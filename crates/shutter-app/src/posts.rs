@@ -146,7 +146,11 @@ impl Shutter {
     }
 
     /// A post the viewer may see, or `not_found`.
-    async fn visible_post(&self, id: Id, viewer: Option<&Principal>) -> AppResult<PostRecord> {
+    pub(crate) async fn visible_post(
+        &self,
+        id: Id,
+        viewer: Option<&Principal>,
+    ) -> AppResult<PostRecord> {
         match self.repo.post_by_id(id, viewer_id(viewer)).await? {
             Some(post) if visible_to(&post, viewer) => Ok(post),
             _ => Err(AppError::not_found("post")),

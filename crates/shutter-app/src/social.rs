@@ -78,7 +78,7 @@ impl Shutter {
     }
 
     pub async fn like(&self, who: &Principal, post: Id) -> AppResult<()> {
-        self.post(post, Some(who)).await?;
+        self.visible_post(post, Some(who)).await?;
         if self
             .social
             .like(post, who.id(), self.clock.now())
@@ -91,7 +91,7 @@ impl Shutter {
     }
 
     pub async fn unlike(&self, who: &Principal, post: Id) -> AppResult<()> {
-        self.post(post, Some(who)).await?;
+        self.visible_post(post, Some(who)).await?;
         if self.social.unlike(post, who.id()).await? {
             self.mark_likes_dirty(post);
         }
@@ -104,7 +104,7 @@ impl Shutter {
         viewer: Option<&Principal>,
         page: PageRequest,
     ) -> AppResult<Page<UserSummary>> {
-        self.post(post, viewer).await?;
+        self.visible_post(post, viewer).await?;
         Ok(self.social.likers(post, page).await?)
     }
 

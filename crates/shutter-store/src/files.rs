@@ -9,8 +9,6 @@
 //! A file a post uses is not deleted (`Conflict("file_in_use")`): the file's row is locked
 //! before the check, so no post can take it in between (see `delete_file_in`).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use shutter_app::ports::{
     AllowanceRefusal, FileChange, FileDeletion, FileFilter, FileRepo, NewFile, RepoError,
@@ -26,72 +24,48 @@ use crate::dialect::placeholder_list;
 use crate::error::repo_error;
 use crate::queries as q;
 use crate::repo::bind_ids;
-use crate::repo::{bind_page, corrupt, parse_id, PgRepo, SqliteRepo};
+use crate::repo::{corrupt, page_binds, parse_id, PgRepo, SqliteRepo};
+use crate::rows::{self, Bind};
 
 /// Ids per `IN (…)` list: far below both dialects' limits on bound parameters.
 pub(crate) const IDS_PER_STATEMENT: usize = 500;
 
-/// A value for a placeholder of a listing's filters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Arg {
-    Text(String),
-    Millis(i64),
-}
-
-fn bind_args<'q, DB>(
-    mut query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    args: Vec<Arg>,
-) -> Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for arg in args {
-        query = match arg {
-            Arg::Text(text) => query.bind(text),
-            Arg::Millis(ms) => query.bind(ms),
-        };
-    }
-    query
-}
-
 /// The conditions a filter adds after `WHERE f.owner_id = ?`, and their values in order.
-fn filter_clauses(filter: FileFilter) -> (String, Vec<Arg>) {
+fn filter_clauses(filter: FileFilter) -> (String, Vec<Bind>) {
     let mut sql = String::new();
     let mut args = Vec::new();
     if let Some(visibility) = filter.visibility {
         sql.push_str(q::FILES_WITH_VISIBILITY);
-        args.push(Arg::Text(visibility.as_str().to_owned()));
+        args.push(Bind::Text(visibility.as_str().to_owned()));
     }
     if let Some(status) = filter.status {
         sql.push_str(q::FILES_WITH_STATUS);
-        args.push(Arg::Text(status.as_str().to_owned()));
+        args.push(Bind::Text(status.as_str().to_owned()));
     }
     if let Some(tag) = filter.tag {
         sql.push_str(q::FILES_WITH_TAG);
-        args.push(Arg::Text(tag));
+        args.push(Bind::Text(tag));
     }
     if let Some(content_type) = filter.content_type {
         match content_type_prefix(&content_type) {
             Some(prefix) => {
                 sql.push_str(q::FILES_WITH_CONTENT_TYPE_PREFIX);
-                args.push(Arg::Text(prefix.to_owned()));
-                args.push(Arg::Text(prefix.to_owned()));
+                args.push(Bind::Text(prefix.to_owned()));
+                args.push(Bind::Text(prefix.to_owned()));
             }
             None => {
                 sql.push_str(q::FILES_WITH_CONTENT_TYPE);
-                args.push(Arg::Text(content_type));
+                args.push(Bind::Text(content_type));
             }
         }
     }
     if let Some(after) = filter.created_after {
         sql.push_str(q::FILES_CREATED_AFTER);
-        args.push(Arg::Millis(after.millis()));
+        args.push(Bind::Int(after.millis()));
     }
     if let Some(before) = filter.created_before {
         sql.push_str(q::FILES_CREATED_BEFORE);
-        args.push(Arg::Millis(before.millis()));
+        args.push(Bind::Int(before.millis()));
     }
     (sql, args)
 }
@@ -116,6 +90,36 @@ fn distinct_tags(tags: &[String]) -> Vec<&str> {
         }
     }
     out
+}
+
+/// The row [`q::INSERT_FILE`] and its tags store for `file`, as a read would return it
+/// (the transaction that inserted it need not read it back).
+fn created_record(owner_id: Id, file: &NewFile) -> FileRecord {
+    FileRecord {
+        id: file.id,
+        owner_id,
+        filename: file.filename.clone(),
+        content_type: file.content_type.clone(),
+        size: file.size,
+        declared_sha256: file.declared_sha256.clone(),
+        declared_md5: file.declared_md5.clone(),
+        sha256: None,
+        md5: None,
+        visibility: file.visibility,
+        tags: distinct_tags(&file.tags)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        status: FileStatus::Pending,
+        bytes_received: 0,
+        failure: None,
+        width: None,
+        height: None,
+        blurhash: None,
+        upload_expires_at: file.upload_expires_at,
+        created_at: file.created_at,
+        updated_at: file.created_at,
+    }
 }
 
 /// The owner's usage with `files` added, or why they do not fit. Open uploads are checked
@@ -160,24 +164,18 @@ pub(crate) fn from_db(what: &str, n: i64) -> RepoResult<u64> {
     u64::try_from(n).map_err(|_| corrupt(what, &n.to_string()))
 }
 
-fn dimension_from_db(what: &str, n: Option<i64>) -> RepoResult<Option<u32>> {
+pub(crate) fn dimension_from_db(what: &str, n: Option<i64>) -> RepoResult<Option<u32>> {
     n.map(|n| u32::try_from(n).map_err(|_| corrupt(what, &n.to_string())))
         .transpose()
 }
 
 /// A failure code is stored as its text (`ErrorCode::as_str`).
-fn parse_error_code(text: &str) -> RepoResult<ErrorCode> {
+pub(crate) fn parse_error_code(text: &str) -> RepoResult<ErrorCode> {
     ErrorCode::ALL
         .iter()
         .copied()
         .find(|code| code.as_str() == text)
         .ok_or_else(|| corrupt("failure code", text))
-}
-
-/// `files` ordered as `ids` (ids without a file are left out).
-fn in_order_of(ids: &[Id], files: Vec<FileRecord>) -> Vec<FileRecord> {
-    let mut by_id: HashMap<Id, FileRecord> = files.into_iter().map(|f| (f.id, f)).collect();
-    ids.iter().filter_map(|id| by_id.remove(id)).collect()
 }
 
 macro_rules! file_repo_adapter {
@@ -204,82 +202,16 @@ macro_rules! file_repo_adapter {
                     .collect()
             }
 
-            /// One file's columns; its tags are added by [`Self::files_from_rows`].
-            pub(crate) fn file_from_row(
-                id: Id,
-                row: &<$db as sqlx::Database>::Row,
-            ) -> RepoResult<FileRecord> {
-                let visibility: String = row.try_get("visibility").map_err(repo_error)?;
-                let status: String = row.try_get("status").map_err(repo_error)?;
-                let failure_code: Option<String> =
-                    row.try_get("failure_code").map_err(repo_error)?;
-                let failure = match failure_code {
-                    Some(code) => Some(Failure {
-                        code: parse_error_code(&code)?,
-                        detail: row
-                            .try_get::<Option<String>, _>("failure_detail")
-                            .map_err(repo_error)?
-                            .unwrap_or_default(),
-                    }),
-                    None => None,
-                };
-                Ok(FileRecord {
-                    id,
-                    owner_id: parse_id(&row.try_get::<String, _>("owner_id").map_err(repo_error)?)?,
-                    filename: row.try_get("filename").map_err(repo_error)?,
-                    content_type: row.try_get("content_type").map_err(repo_error)?,
-                    size: from_db("size", row.try_get("size").map_err(repo_error)?)?,
-                    declared_sha256: row.try_get("declared_sha256").map_err(repo_error)?,
-                    declared_md5: row.try_get("declared_md5").map_err(repo_error)?,
-                    sha256: row.try_get("sha256").map_err(repo_error)?,
-                    md5: row.try_get("md5").map_err(repo_error)?,
-                    visibility: Visibility::parse(&visibility)
-                        .ok_or_else(|| corrupt("visibility", &visibility))?,
-                    tags: Vec::new(),
-                    status: FileStatus::parse(&status)
-                        .ok_or_else(|| corrupt("file status", &status))?,
-                    bytes_received: from_db(
-                        "bytes_received",
-                        row.try_get("bytes_received").map_err(repo_error)?,
-                    )?,
-                    failure,
-                    width: dimension_from_db("width", row.try_get("width").map_err(repo_error)?)?,
-                    height: dimension_from_db(
-                        "height",
-                        row.try_get("height").map_err(repo_error)?,
-                    )?,
-                    blurhash: row.try_get("blurhash").map_err(repo_error)?,
-                    upload_expires_at: Timestamp::from_millis(
-                        row.try_get("upload_expires_at").map_err(repo_error)?,
-                    ),
-                    created_at: Timestamp::from_millis(
-                        row.try_get("created_at").map_err(repo_error)?,
-                    ),
-                    updated_at: Timestamp::from_millis(
-                        row.try_get("updated_at").map_err(repo_error)?,
-                    ),
-                })
-            }
-
             /// Folds the rows of a `FILE_ROWS_HEAD … FILE_ROWS_TAIL` statement, one per tag
             /// and grouped by file, into files in the same order.
             fn files_from_rows(
                 rows: &[<$db as sqlx::Database>::Row],
             ) -> RepoResult<Vec<FileRecord>> {
-                let mut files: Vec<FileRecord> = Vec::new();
-                for row in rows {
-                    let id = parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?;
-                    let tag: Option<String> = row.try_get("tag").map_err(repo_error)?;
-                    match files.last_mut() {
-                        Some(file) if file.id == id => file.tags.extend(tag),
-                        _ => {
-                            let mut file = Self::file_from_row(id, row)?;
-                            file.tags.extend(tag);
-                            files.push(file);
-                        }
-                    }
-                }
-                Ok(files)
+                let files = rows
+                    .iter()
+                    .map(|row| rows::file(row))
+                    .collect::<RepoResult<Vec<_>>>()?;
+                Ok(rows::fold_tags(files))
             }
 
             /// The files with these ids (at most [`IDS_PER_STATEMENT`]), newest first.
@@ -418,18 +350,7 @@ macro_rules! file_repo_adapter {
                         .map_err(repo_error)?;
                     Self::insert_tags(&mut *conn, file.id, &file.tags).await?;
                 }
-                let ids: Vec<Id> = files.iter().map(|f| f.id).collect();
-                let mut created = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                    created.extend(Self::files_by_ids(&mut *conn, chunk).await?);
-                }
-                let created = in_order_of(&ids, created);
-                if created.len() != ids.len() {
-                    return Err(RepoError::Other(anyhow::anyhow!(
-                        "files of {owner_id} vanished while created"
-                    )));
-                }
-                Ok(created)
+                Ok(files.iter().map(|f| created_record(owner_id, f)).collect())
             }
 
             /// Deletes the file's row (tags and variants cascade) unless a post uses it. The
@@ -511,14 +432,15 @@ macro_rules! file_repo_adapter {
                 }
                 sql.push_str(q::FILES_NEWEST_FIRST);
                 sql.push_str(q::FILE_ROWS_TAIL);
-                let sql = Self::sql(&sql);
-                let query = bind_args(sqlx::query(&sql).bind(owner_id.to_string()), args);
-                let rows = bind_page(query, page)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(repo_error)?;
-                let files = Self::files_from_rows(&rows)?;
-                Ok(Page::from_rows(files, page.limit, FileRecord::cursor))
+                let mut binds = vec![Bind::Text(owner_id.to_string())];
+                binds.extend(args);
+                binds.extend(page_binds(page));
+                let files = self.read(&self.pool, &sql, binds, rows::file).await?;
+                Ok(Page::from_rows(
+                    rows::fold_tags(files),
+                    page.limit,
+                    FileRecord::cursor,
+                ))
             }
 
             /// Given tags replace the file's tags whole (duplicates dropped, order kept).
@@ -766,9 +688,9 @@ mod tests {
         assert_eq!(
             args,
             vec![
-                Arg::Text("video/".into()),
-                Arg::Text("video/".into()),
-                Arg::Millis(5)
+                Bind::Text("video/".into()),
+                Bind::Text("video/".into()),
+                Bind::Int(5)
             ]
         );
     }

@@ -16,12 +16,14 @@
 mod dialect;
 mod error;
 mod files;
+mod inline;
 mod jobs;
 mod locks;
 mod media;
 mod queries;
 mod relay;
 mod repo;
+mod rows;
 mod social;
 
 use std::path::Path;
@@ -64,6 +66,8 @@ pub struct Database {
     pool: DatabasePool,
     /// SQLite only: the one connection this process writes through (see [`open`]).
     sqlite_writer: Option<SqlitePool>,
+    /// SQLite only: the hot reads, on the calling thread (see [`inline`]).
+    sqlite_inline: Option<Arc<inline::InlineReader>>,
     /// PostgreSQL only: the read replica for reads that may lag (`database.read_url`).
     replica: Option<PgPool>,
 }
@@ -84,9 +88,14 @@ pub struct Database {
 pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     let max_connections = max_connections.max(1);
     let mut sqlite_writer = None;
+    let mut sqlite_inline = None;
     let pool = if let Some(path) = sqlite_path(url) {
         let (pool, writer) = open_sqlite(url, path, max_connections).await?;
         sqlite_writer = Some(writer);
+        sqlite_inline = Some(Arc::new(
+            inline::InlineReader::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
+                .with_context(|| format!("cannot open the SQLite database {path}"))?,
+        ));
         DatabasePool::Sqlite(pool)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let pool = PgPoolOptions::new()
@@ -102,6 +111,7 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     Ok(Database {
         pool,
         sqlite_writer,
+        sqlite_inline,
         replica: None,
     })
 }
@@ -248,7 +258,7 @@ async fn open_sqlite(
 impl Database {
     fn sqlite_repo(&self, pool: &SqlitePool) -> SqliteRepo {
         let writer = self.sqlite_writer.as_ref().unwrap_or(pool);
-        SqliteRepo::new(pool.clone(), writer.clone())
+        SqliteRepo::new(pool.clone(), writer.clone()).with_inline_reader(self.sqlite_inline.clone())
     }
 
     fn pg_repo(&self, pool: &PgPool) -> PgRepo {

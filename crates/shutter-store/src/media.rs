@@ -34,6 +34,7 @@ use crate::files::{check_owner, from_db, to_db, IDS_PER_STATEMENT};
 use crate::queries as q;
 use crate::repo::bind_ids;
 use crate::repo::{corrupt, parse_id, PgRepo, SqliteRepo};
+use crate::rows::{self, Columns};
 
 /// Content types a post's photos may have: the images that get processed. Stored content
 /// types are lowercased without parameters, so they compare exactly.
@@ -75,7 +76,7 @@ fn position_to_db(position: usize) -> RepoResult<i32> {
         .map_err(|_| RepoError::Other(anyhow::anyhow!("position {position} is too large")))
 }
 
-fn position_from_db(n: i32) -> RepoResult<u32> {
+fn position_from_db(n: i64) -> RepoResult<u32> {
     u32::try_from(n).map_err(|_| corrupt("media position", &n.to_string()))
 }
 
@@ -100,38 +101,46 @@ fn in_order_of_keys<T>(order: &[Id], items: Vec<T>, key: impl Fn(&T) -> Id) -> V
     ranked.into_iter().map(|(_, item)| item).collect()
 }
 
+/// A `VARIANTS_OF_FILES` row: the file's id and one variant.
+fn variant(row: &dyn Columns) -> RepoResult<(Id, VariantInfo)> {
+    Ok((
+        parse_id(&row.text("file_id")?)?,
+        VariantInfo {
+            name: row.text("name")?,
+            width: dimension_from_db("variant width", row.int("width")?)?,
+            height: dimension_from_db("variant height", row.int("height")?)?,
+            size: from_db("variant size", row.int("size")?)?,
+        },
+    ))
+}
+
+/// A `MEDIA_ROWS_HEAD … MEDIA_ROWS_TAIL` row: post, position and the file with one tag.
+fn media_row(row: &dyn Columns) -> RepoResult<(Id, u32, FileRecord)> {
+    Ok((
+        parse_id(&row.text("post_id")?)?,
+        position_from_db(row.int("position")?)?,
+        rows::file(row)?,
+    ))
+}
+
+/// Joins the rows of one photo (one per tag, grouped by file) into one, in the same order.
+fn fold_media(rows: Vec<(Id, u32, FileRecord)>) -> Vec<(Id, u32, FileRecord)> {
+    let mut media: Vec<(Id, u32, FileRecord)> = Vec::with_capacity(rows.len());
+    for (post_id, position, row) in rows {
+        match media.last_mut() {
+            Some((_, _, file)) if file.id == row.id => file.tags.extend(row.tags),
+            _ => media.push((post_id, position, row)),
+        }
+    }
+    media
+}
+
 macro_rules! media_repo_adapter {
     ($repo:ident, $db:ty) => {
         impl $repo {
-            fn variant_from_row(
-                row: &<$db as sqlx::Database>::Row,
-            ) -> RepoResult<(Id, VariantInfo)> {
-                Ok((
-                    parse_id(&row.try_get::<String, _>("file_id").map_err(repo_error)?)?,
-                    VariantInfo {
-                        name: row.try_get("name").map_err(repo_error)?,
-                        width: dimension_from_db(
-                            "variant width",
-                            row.try_get("width").map_err(repo_error)?,
-                        )?,
-                        height: dimension_from_db(
-                            "variant height",
-                            row.try_get("height").map_err(repo_error)?,
-                        )?,
-                        size: from_db("variant size", row.try_get("size").map_err(repo_error)?)?,
-                    },
-                ))
-            }
-
             /// The variants of these files (at most [`IDS_PER_STATEMENT`]), by file id, then
             /// smallest first.
-            async fn variants_in<'c, E>(
-                ex: E,
-                file_ids: &[Id],
-            ) -> RepoResult<Vec<(Id, VariantInfo)>>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
+            async fn variants_in(&self, file_ids: &[Id]) -> RepoResult<Vec<(Id, VariantInfo)>> {
                 if file_ids.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -141,36 +150,8 @@ macro_rules! media_repo_adapter {
                     q::VARIANTS_IN_ORDER,
                 ]
                 .concat();
-                let sql = Self::sql(&sql);
-                let query = bind_ids(sqlx::query(&sql), file_ids);
-                let rows = query.fetch_all(ex).await.map_err(repo_error)?;
-                rows.iter().map(Self::variant_from_row).collect()
-            }
-
-            /// Folds the rows of a `MEDIA_ROWS_HEAD … MEDIA_ROWS_TAIL` statement (one per tag,
-            /// grouped by file) into `(post, position, file)`, in the same order.
-            fn media_from_rows(
-                rows: &[<$db as sqlx::Database>::Row],
-            ) -> RepoResult<Vec<(Id, u32, FileRecord)>> {
-                let mut media: Vec<(Id, u32, FileRecord)> = Vec::new();
-                for row in rows {
-                    let id = parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?;
-                    let tag: Option<String> = row.try_get("tag").map_err(repo_error)?;
-                    match media.last_mut() {
-                        Some((_, _, file)) if file.id == id => file.tags.extend(tag),
-                        _ => {
-                            let post_id = parse_id(
-                                &row.try_get::<String, _>("post_id").map_err(repo_error)?,
-                            )?;
-                            let position =
-                                position_from_db(row.try_get("position").map_err(repo_error)?)?;
-                            let mut file = Self::file_from_row(id, row)?;
-                            file.tags.extend(tag);
-                            media.push((post_id, position, file));
-                        }
-                    }
-                }
-                Ok(media)
+                self.read(&self.pool, &sql, rows::id_binds(file_ids), variant)
+                    .await
             }
 
             /// What the attached files are, locked until the transaction ends (see
@@ -328,7 +309,7 @@ macro_rules! media_repo_adapter {
                 let ids = distinct_ids(file_ids);
                 let mut variants = Vec::new();
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                    variants.extend(Self::variants_in(&self.pool, chunk).await?);
+                    variants.extend(self.variants_in(chunk).await?);
                 }
                 Ok(in_order_of_keys(&ids, variants, |(id, _)| *id))
             }
@@ -405,16 +386,16 @@ macro_rules! media_repo_adapter {
                         q::MEDIA_ROWS_TAIL,
                     ]
                     .concat();
-                    let sql = Self::sql(&sql);
-                    let query = bind_ids(sqlx::query(&sql), chunk);
-                    let rows = query.fetch_all(&self.pool).await.map_err(repo_error)?;
-                    found.extend(Self::media_from_rows(&rows)?);
+                    let rows = self
+                        .read(&self.pool, &sql, rows::id_binds(chunk), media_row)
+                        .await?;
+                    found.extend(fold_media(rows));
                 }
                 let found = in_order_of_keys(&post_ids, found, |(post_id, _, _)| *post_id);
                 let file_ids: Vec<Id> = found.iter().map(|(_, _, file)| file.id).collect();
                 let mut variants: HashMap<Id, Vec<VariantInfo>> = HashMap::new();
                 for chunk in file_ids.chunks(IDS_PER_STATEMENT) {
-                    for (file_id, variant) in Self::variants_in(&self.pool, chunk).await? {
+                    for (file_id, variant) in self.variants_in(chunk).await? {
                         variants.entry(file_id).or_default().push(variant);
                     }
                 }

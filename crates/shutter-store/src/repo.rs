@@ -8,6 +8,7 @@
 //! `crate::jobs`, `crate::media` and `crate::social`).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use shutter_app::ports::{
@@ -15,14 +16,16 @@ use shutter_app::ports::{
     RefreshSuccessor, RefreshUse, Repo, RepoError, RepoResult,
 };
 use shutter_core::domain::{PostStatus, Role, Tier};
-use shutter_core::model::{Comment, PostRecord, User, UserSummary};
+use shutter_core::model::{Comment, PostRecord, User};
 use shutter_core::{Id, Page, PageRequest, Timestamp};
 use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::dialect::{numbered_placeholders, placeholder_list};
 use crate::error::repo_error;
+use crate::inline::InlineReader;
 use crate::queries as q;
+use crate::rows::{self, Bind, Columns};
 
 /// The [`Repo`], [`FileRepo`](shutter_app::ports::FileRepo),
 /// [`JobQueue`](shutter_app::ports::JobQueue) and [`MediaRepo`](shutter_app::ports::MediaRepo)
@@ -36,6 +39,9 @@ pub struct SqliteRepo {
     pub(crate) writer: SqlitePool,
     /// Reads that may lag: the readers' pool (SQLite has no replica).
     pub(crate) lagging: SqlitePool,
+    /// The hot reads, on the calling thread (see [`crate::inline`]); without it they go
+    /// through `pool` like the others.
+    pub(crate) inline: Option<Arc<InlineReader>>,
 }
 
 impl SqliteRepo {
@@ -44,6 +50,27 @@ impl SqliteRepo {
             lagging: pool.clone(),
             pool,
             writer,
+            inline: None,
+        }
+    }
+
+    pub(crate) fn with_inline_reader(mut self, reader: Option<Arc<InlineReader>>) -> Self {
+        self.inline = reader;
+        self
+    }
+
+    /// Runs one read statement and maps its rows: inline when this repo has an
+    /// [`InlineReader`], else on `pool`.
+    pub(crate) async fn read<T>(
+        &self,
+        pool: &SqlitePool,
+        sql: &str,
+        binds: Vec<Bind>,
+        map: fn(&dyn Columns) -> RepoResult<T>,
+    ) -> RepoResult<Vec<T>> {
+        match &self.inline {
+            Some(reader) => reader.fetch(sql, &binds, map),
+            None => Self::read_pooled(pool, sql, binds, map).await,
         }
     }
 
@@ -112,6 +139,17 @@ impl PgRepo {
         numbered_placeholders(text)
     }
 
+    /// Runs one read statement on `pool` and maps its rows.
+    pub(crate) async fn read<T>(
+        &self,
+        pool: &PgPool,
+        sql: &str,
+        binds: Vec<Bind>,
+        map: fn(&dyn Columns) -> RepoResult<T>,
+    ) -> RepoResult<Vec<T>> {
+        Self::read_pooled(pool, &Self::sql(sql), binds, map).await
+    }
+
     /// Statements run at READ COMMITTED; the few read-then-write steps lock what they read.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.writer.begin().await
@@ -161,21 +199,50 @@ const CURSOR_TIME_BINDS: usize = 3;
 /// `…_CURSOR` condition), then the limit plus one (the extra row tells whether a next page
 /// exists; see [`Page::from_rows`]).
 pub(crate) fn bind_page<'q, DB>(
-    mut query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     page: PageRequest,
 ) -> Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
 where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    bind_all(query, page_binds(page))
+}
+
+/// Binds each of `binds` in order.
+pub(crate) fn bind_all<'q, DB>(
+    mut query: Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    binds: Vec<Bind>,
+) -> Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for bind in binds {
+        query = match bind {
+            Bind::Int(n) => query.bind(n),
+            Bind::Text(s) => query.bind(s),
+            Bind::OptText(s) => query.bind(s),
+        };
+    }
+    query
+}
+
+/// What [`bind_page`] binds, as [`Bind`]s.
+pub(crate) fn page_binds(page: PageRequest) -> Vec<Bind> {
+    let mut binds = Vec::with_capacity(CURSOR_TIME_BINDS + 2);
     if let Some(after) = page.after {
         for _ in 0..CURSOR_TIME_BINDS {
-            query = query.bind(after.created_at.millis());
+            binds.push(Bind::Int(after.created_at.millis()));
         }
-        query = query.bind(after.id.to_string());
+        binds.push(Bind::Text(after.id.to_string()));
     }
-    query.bind(i64::from(page.limit) + 1)
+    binds.push(Bind::Int(i64::from(page.limit) + 1));
+    binds
 }
 
 /// Binds each id as text, for a statement ending in [`crate::dialect::placeholder_list`].
@@ -196,71 +263,33 @@ where
 macro_rules! repo_adapter {
     ($repo:ident, $db:ty) => {
         impl $repo {
-            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<User> {
-                let tier: String = row.try_get("tier").map_err(repo_error)?;
-                let role: String = row.try_get("role").map_err(repo_error)?;
-                Ok(User {
-                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
-                    username: row.try_get("username").map_err(repo_error)?,
-                    display_name: row.try_get("display_name").map_err(repo_error)?,
-                    bio: row.try_get("bio").map_err(repo_error)?,
-                    tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier", &tier))?,
-                    role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-                    created_at: Timestamp::from_millis(
-                        row.try_get("created_at").map_err(repo_error)?,
-                    ),
-                    followers_count: row.try_get("followers_count").map_err(repo_error)?,
-                    following_count: row.try_get("following_count").map_err(repo_error)?,
-                    posts_count: row.try_get("posts_count").map_err(repo_error)?,
-                })
+            /// Runs one read statement (SQL in `?` placeholders) on `pool` through sqlx
+            /// and maps its rows.
+            async fn read_pooled<T>(
+                pool: &sqlx::Pool<$db>,
+                sql: &str,
+                binds: Vec<Bind>,
+                map: fn(&dyn Columns) -> RepoResult<T>,
+            ) -> RepoResult<Vec<T>> {
+                let rows = bind_all(sqlx::query(sql), binds)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(repo_error)?;
+                rows.iter().map(|row| map(row)).collect()
             }
 
-            /// The `author_*` columns of a post or comment row.
-            pub(crate) fn author_from_row(
-                row: &<$db as sqlx::Database>::Row,
-            ) -> RepoResult<UserSummary> {
-                Ok(UserSummary {
-                    id: parse_id(&row.try_get::<String, _>("author_id").map_err(repo_error)?)?,
-                    username: row.try_get("author_username").map_err(repo_error)?,
-                    display_name: row.try_get("author_display_name").map_err(repo_error)?,
-                })
+            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<User> {
+                rows::user(row)
             }
 
             pub(crate) fn post_from_row(
                 row: &<$db as sqlx::Database>::Row,
             ) -> RepoResult<PostRecord> {
-                let status: String = row.try_get("status").map_err(repo_error)?;
-                Ok(PostRecord {
-                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
-                    author: Self::author_from_row(row)?,
-                    caption: row.try_get("caption").map_err(repo_error)?,
-                    status: PostStatus::parse(&status)
-                        .ok_or_else(|| corrupt("post status", &status))?,
-                    like_count: row.try_get("like_count").map_err(repo_error)?,
-                    comment_count: row.try_get("comment_count").map_err(repo_error)?,
-                    liked_by_me: row.try_get("liked_by_me").map_err(repo_error)?,
-                    created_at: Timestamp::from_millis(
-                        row.try_get("created_at").map_err(repo_error)?,
-                    ),
-                    updated_at: Timestamp::from_millis(
-                        row.try_get("updated_at").map_err(repo_error)?,
-                    ),
-                })
+                rows::post(row)
             }
 
             fn comment_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<Comment> {
-                Ok(Comment {
-                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
-                    post_id: parse_id(&row.try_get::<String, _>("post_id").map_err(repo_error)?)?,
-                    author: Self::author_from_row(row)?,
-                    text: row.try_get("text").map_err(repo_error)?,
-                    created_at: Timestamp::from_millis(
-                        row.try_get("created_at").map_err(repo_error)?,
-                    ),
-                    updated_at: Timestamp::from_millis(
-                        row.try_get("updated_at").map_err(repo_error)?,
-                    ),
-                })
+                rows::comment(row)
             }
 
             async fn user_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<User>>
@@ -557,7 +586,16 @@ macro_rules! repo_adapter {
             }
 
             async fn user_by_id(&self, id: Id) -> RepoResult<Option<User>> {
-                Self::user_in(&self.pool, id).await
+                let sql = [q::USER_COLUMNS, q::WHERE_ID].concat();
+                let found = self
+                    .read(
+                        &self.pool,
+                        &sql,
+                        vec![Bind::Text(id.to_string())],
+                        rows::user,
+                    )
+                    .await?;
+                Ok(found.into_iter().next())
             }
 
             /// Usernames are stored lowercased (a `CHECK` says so), so the lookup lowercases
@@ -758,7 +796,13 @@ macro_rules! repo_adapter {
                 id: Id,
                 viewer: Option<Id>,
             ) -> RepoResult<Option<PostRecord>> {
-                Self::post_in(&self.pool, id, viewer).await
+                let sql = [q::POST_COLUMNS, q::WHERE_POST_ID].concat();
+                let binds = vec![
+                    Bind::OptText(viewer.map(|v| v.to_string())),
+                    Bind::Text(id.to_string()),
+                ];
+                let found = self.read(&self.pool, &sql, binds, rows::post).await?;
+                Ok(found.into_iter().next())
             }
 
             /// Only the author may edit a caption, so `liked_by_me` is the author's.
@@ -921,14 +965,9 @@ macro_rules! repo_adapter {
                     q::LATEST_COMMENTS_TAIL,
                 ]
                 .concat();
-                let sql = Self::sql(&sql);
-                let query = bind_ids(sqlx::query(&sql), post_ids);
-                let rows = query
-                    .bind(i64::from(per_post))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(repo_error)?;
-                rows.iter().map(Self::comment_from_row).collect()
+                let mut binds = rows::id_binds(post_ids);
+                binds.push(Bind::Int(i64::from(per_post)));
+                self.read(&self.pool, &sql, binds, rows::comment).await
             }
 
             // --- idempotency ---

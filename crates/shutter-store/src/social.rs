@@ -33,7 +33,8 @@ use crate::error::repo_error;
 use crate::files::IDS_PER_STATEMENT;
 use crate::queries as q;
 use crate::repo::bind_ids;
-use crate::repo::{bind_page, parse_id, PgRepo, SqliteRepo};
+use crate::repo::{bind_page, page_binds, parse_id, PgRepo, SqliteRepo};
+use crate::rows::Bind;
 
 /// How far before a post's `created_at` the last fan-out batch looks for new followers to
 /// catch up (`FANOUT_CATCH_UP`): follows are stamped by the clock of whichever process took
@@ -123,7 +124,7 @@ macro_rules! social_repo_adapter {
                     .iter()
                     .map(|row| {
                         let at: i64 = row.try_get("listed_at").map_err(repo_error)?;
-                        Ok((Self::author_from_row(row)?, Timestamp::from_millis(at)))
+                        Ok((crate::rows::author(row)?, Timestamp::from_millis(at)))
                     })
                     .collect::<RepoResult<Vec<_>>>()?;
                 Ok(
@@ -418,23 +419,18 @@ macro_rules! social_repo_adapter {
                     q::FEED_TAIL,
                 ]
                 .concat();
-                let sql = Self::sql(&sql);
                 let user = user.to_string();
                 // The viewer, then each branch's reader, cursor and page size, then the
                 // page size of the merge.
-                let mut query = sqlx::query(&sql).bind(user.clone());
+                let mut binds = vec![Bind::Text(user.clone())];
                 for _ in 0..3 {
-                    query = bind_page(query.bind(user.clone()), page);
+                    binds.push(Bind::Text(user.clone()));
+                    binds.extend(page_binds(page));
                 }
-                let rows = query
-                    .bind(i64::from(page.limit) + 1)
-                    .fetch_all(&self.lagging)
-                    .await
-                    .map_err(repo_error)?;
-                let posts = rows
-                    .iter()
-                    .map(Self::post_from_row)
-                    .collect::<RepoResult<Vec<_>>>()?;
+                binds.push(Bind::Int(i64::from(page.limit) + 1));
+                let posts = self
+                    .read(&self.lagging, &sql, binds, crate::rows::post)
+                    .await?;
                 Ok(Page::from_rows(posts, page.limit, PostRecord::cursor))
             }
 
