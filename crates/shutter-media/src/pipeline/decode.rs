@@ -20,8 +20,8 @@ const MAX_JPEG_SCANS: u32 = 500;
 /// zlib state, metadata chunks); its default, made explicit.
 const PNG_DECODER_BYTES: usize = 64 * 1024 * 1024;
 
-/// Bytes the WebP decoder may allocate for metadata chunks (ICC, EXIF, XMP).
-const WEBP_METADATA_BYTES: usize = 16 * 1024 * 1024;
+/// Largest ICCP chunk (ICC profile) read from a WebP; a larger one is ignored.
+const WEBP_METADATA_BYTES: u32 = 16 * 1024 * 1024;
 
 /// Packed 8-bit RGB pixels, rows top to bottom without padding.
 #[derive(Clone, Debug)]
@@ -232,26 +232,44 @@ fn png(bytes: &[u8], info: &ImageInfo) -> Result<Rgb, MediaError> {
 }
 
 fn webp(bytes: &[u8], info: &ImageInfo) -> Result<Rgb, MediaError> {
-    let err = |e: image_webp::DecodingError| corrupt("WebP", e);
-    let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(err)?;
-    decoder.set_memory_limit(WEBP_METADATA_BYTES);
-    same_size("WebP", decoder.dimensions(), info)?;
-    if decoder.is_animated() {
+    let err = |e: webpx::At<webpx::Error>| corrupt("WebP", e.error());
+    // libwebp (through `webpx`). The header read here allocates nothing; our own pixel
+    // limit was enforced on the probe, so webpx's default caps (64 MP, 64 MiB of input) are
+    // lifted rather than left to refuse images the caller allows.
+    let decoder = webpx::Decoder::new(bytes)
+        .map_err(err)?
+        .config(webpx::DecoderConfig::new().limits(webpx::Limits::none()));
+    let features = decoder.info();
+    same_size("WebP", (features.width, features.height), info)?;
+    if features.has_animation {
         return Err(MediaError::Unsupported(
             "animated WebP is not allowed as post media".to_owned(),
         ));
     }
-    let channels = if decoder.has_alpha() { 4 } else { 3 };
+    let channels = if features.has_alpha { 4 } else { 3 };
     let len = buffer_len(info.width, info.height, channels)?;
-    if decoder.output_buffer_size() != Some(len) {
-        return Err(MediaError::ContentMismatch(
-            "WebP: unexpected output size".to_owned(),
-        ));
-    }
-    // An unreadable ICCP chunk leaves the pixels taken as sRGB, as no chunk would.
-    let icc = decoder.icc_profile().ok().flatten();
+    let stride = info
+        .width
+        .checked_mul(channels as u32)
+        .ok_or_else(|| MediaError::ContentMismatch("image dimensions overflow".to_owned()))?;
+    // An unreadable or oversized ICCP chunk leaves the pixels taken as sRGB, as no chunk
+    // would.
+    let icc = webpx::get_icc_profile_with_limits(
+        bytes,
+        &webpx::Limits::none().with_max_metadata_bytes(WEBP_METADATA_BYTES),
+    )
+    .ok()
+    .flatten();
     let mut pixels = vec![0u8; len];
-    decoder.read_image(&mut pixels).map_err(err)?;
+    // libwebp's simple API: one thread, straight into our buffer, which it checks against
+    // the stride × height it needs.
+    let found = if channels == 4 {
+        decoder.decode_rgba_into(&mut pixels, stride)
+    } else {
+        decoder.decode_rgb_into(&mut pixels, stride)
+    }
+    .map_err(err)?;
+    same_size("WebP", found, info)?;
     let mut pixels = to_rgb(pixels, channels);
     if let Some(icc) = icc {
         color::to_srgb(&mut pixels, &icc);

@@ -8,12 +8,15 @@
 //!
 //! Decoders: JPEG by libjpeg-turbo (the `turbojpeg` crate), decoding at the smallest DCT
 //! scale (1/8..1) that still covers the largest variant, which is most of the speed; PNG by
-//! `png`; WebP by `image-webp`. Everything is turned into 8-bit sRGB RGB: 16-bit samples lose
-//! their low byte, gray becomes RGB, alpha is composited onto white, CMYK is converted with
-//! the plain (uncalibrated) formula. Pixels tagged with an RGB ICC profile other than sRGB
-//! (Display P3, Adobe RGB, …) are converted to sRGB (`color`); untagged ones are taken as
-//! sRGB. Resizing is `fast_image_resize` (Lanczos 3) and encoding libjpeg-turbo again
-//! (quality 82, 4:2:0), which writes a JFIF header and no EXIF, XMP or ICC segment.
+//! `png`; WebP by libwebp (the `webpx` crate over `libwebp-sys`, which builds libwebp's
+//! bundled C source: about 2.5× as fast as the pure-Rust `image-webp` on lossy photos, on a
+//! par on lossless; `examples/pipeline_bench.rs` compares the two).
+//! Everything is turned into 8-bit sRGB RGB: 16-bit samples lose their low byte, gray becomes
+//! RGB, alpha is composited onto white, CMYK is converted with the plain (uncalibrated)
+//! formula. Pixels tagged with an RGB ICC profile other than sRGB (Display P3, Adobe RGB, …)
+//! are converted to sRGB (`color`); untagged ones are taken as sRGB. Resizing is
+//! `fast_image_resize` (Lanczos 3) and encoding libjpeg-turbo again (quality 82, 4:2:0),
+//! which writes a JFIF header and no EXIF, XMP or ICC segment.
 //!
 //! Everything here is synchronous CPU work on the calling thread (no thread pool of its
 //! own): callers run [`process`] on a bounded blocking pool, never on an async runtime.

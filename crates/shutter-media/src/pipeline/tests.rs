@@ -446,3 +446,180 @@ fn scaled_jpeg_decoding_picks_the_smallest_covering_scale() {
     assert_eq!(needed_stored_size(&info(500, 100, 1)), (500, 100));
     assert_eq!(needed_stored_size(&info(100, 5000, 1)), (100, 100));
 }
+
+/// `RIFF <size> WEBP` around `chunks` (fourcc, payload), padded to even lengths.
+fn riff_webp(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+    let mut body = b"WEBP".to_vec();
+    for (fourcc, payload) in chunks {
+        body.extend_from_slice(*fourcc);
+        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        body.extend_from_slice(payload);
+        if payload.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A VP8X payload: flags, then the canvas size.
+fn vp8x(flags: u8, width: u32, height: u32) -> Vec<u8> {
+    let mut v = vec![flags, 0, 0, 0];
+    v.extend_from_slice(&(width - 1).to_le_bytes()[..3]);
+    v.extend_from_slice(&(height - 1).to_le_bytes()[..3]);
+    v
+}
+
+/// The chunk `fourcc` of a WebP file, payload only.
+fn webp_chunk<'a>(webp: &'a [u8], fourcc: &[u8; 4]) -> &'a [u8] {
+    let mut pos = 12;
+    loop {
+        let len = u32::from_le_bytes(webp[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        if &webp[pos..pos + 4] == fourcc {
+            return &webp[pos + 8..pos + 8 + len];
+        }
+        pos += 8 + len + len % 2;
+    }
+}
+
+/// A small lossless WebP (image-webp's encoder), with or without alpha.
+fn lossless_webp(width: u32, height: u32, alpha: Option<u8>) -> Vec<u8> {
+    let (data, color) = match alpha {
+        Some(a) => (
+            [40, 120, 200, a].repeat((width * height) as usize),
+            image_webp::ColorType::Rgba8,
+        ),
+        None => (
+            [40, 120, 200].repeat((width * height) as usize),
+            image_webp::ColorType::Rgb8,
+        ),
+    };
+    let mut out = Vec::new();
+    image_webp::WebPEncoder::new(&mut out)
+        .encode(&data, width, height, color)
+        .unwrap();
+    out
+}
+
+#[test]
+fn lossy_webp_with_alpha_is_composited_onto_white() {
+    // The real lossy photo's VP8 frame under an uncompressed ALPH chunk of 60 % alpha.
+    let photo = testdata("photos/onestandsout_1200x750.webp");
+    let mut alph = vec![0u8]; // no compression, filtering or pre-processing
+    alph.resize(1 + 1200 * 750, 153);
+    let with_alpha = riff_webp(&[
+        (b"VP8X", &vp8x(0x10, 1200, 750)),
+        (b"ALPH", &alph),
+        (b"VP8 ", webp_chunk(&photo, b"VP8 ")),
+    ]);
+    let opaque = process(&photo, IMAGE_WEBP, &Limits::default()).unwrap();
+    let alpha = process(&with_alpha, IMAGE_WEBP, &Limits::default()).unwrap();
+    assert_eq!((alpha.width, alpha.height), (1200, 750));
+    let a = whole_mean(&decode_jpeg(&alpha.variants[1].jpeg));
+    let o = whole_mean(&decode_jpeg(&opaque.variants[1].jpeg));
+    for c in 0..3 {
+        // The photo carries an ICC profile that the alpha version lacks: a few levels apart.
+        let expected = o[c] * 0.6 + 255.0 * 0.4;
+        assert!(
+            (a[c] - expected).abs() < 8.0,
+            "channel {c}: {} vs expected {expected}",
+            a[c]
+        );
+    }
+}
+
+#[test]
+fn lossless_webp_with_and_without_alpha_keeps_its_colour() {
+    let opaque = process(&lossless_webp(64, 48, None), IMAGE_WEBP, &Limits::default()).unwrap();
+    let m = whole_mean(&decode_jpeg(&opaque.variants[1].jpeg));
+    assert!(distance(m, [40.0, 120.0, 200.0]) < 3.0, "{m:?}");
+    // Fully transparent is white; half transparent halfway there.
+    let clear = process(
+        &lossless_webp(64, 48, Some(0)),
+        IMAGE_WEBP,
+        &Limits::default(),
+    )
+    .unwrap();
+    let m = whole_mean(&decode_jpeg(&clear.variants[1].jpeg));
+    assert!(distance(m, [255.0; 3]) < 3.0, "{m:?}");
+    let half = process(
+        &lossless_webp(64, 48, Some(128)),
+        IMAGE_WEBP,
+        &Limits::default(),
+    )
+    .unwrap();
+    let m = whole_mean(&decode_jpeg(&half.variants[1].jpeg));
+    assert!(distance(m, [147.0, 187.0, 227.0]) < 3.0, "{m:?}");
+}
+
+#[test]
+fn animated_webp_is_refused_as_unsupported() {
+    // Two frames of a lossless still, each a whole-canvas ANMF.
+    let still = lossless_webp(32, 24, None);
+    let mut frame = vec![0u8; 6]; // x/2, y/2
+    frame.extend_from_slice(&31u32.to_le_bytes()[..3]);
+    frame.extend_from_slice(&23u32.to_le_bytes()[..3]);
+    frame.extend_from_slice(&[100, 0, 0, 0]); // 100 ms, no blending, no disposal
+    let vp8l = webp_chunk(&still, b"VP8L");
+    frame.extend_from_slice(b"VP8L");
+    frame.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
+    frame.extend_from_slice(vp8l);
+    if vp8l.len() % 2 == 1 {
+        frame.push(0);
+    }
+    let animated = riff_webp(&[
+        (b"VP8X", &vp8x(0x02, 32, 24)),
+        (b"ANIM", &[255, 255, 255, 255, 0, 0]),
+        (b"ANMF", &frame),
+        (b"ANMF", &frame),
+    ]);
+    let err = process(&animated, IMAGE_WEBP, &Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "unsupported_media_type", "{err}");
+}
+
+#[test]
+fn a_webp_canvas_that_disagrees_with_its_frame_is_refused() {
+    // The VP8X canvas says 1100 wide, the VP8 frame 1200: the probe reads the canvas, the
+    // decoder finds the mismatch.
+    let mut photo = testdata("photos/onestandsout_1200x750.webp");
+    assert_eq!(&photo[12..16], b"VP8X");
+    photo[24..27].copy_from_slice(&1099u32.to_le_bytes()[..3]);
+    let err = process(&photo, IMAGE_WEBP, &Limits::default()).unwrap_err();
+    assert_eq!(err.code(), "content_mismatch", "{err}");
+}
+
+#[test]
+fn webp_header_bombs_are_refused_before_any_decoder_runs() {
+    let before = DECODES.with(|n| n.get());
+    // Lossy, lossless and extended headers claiming far more than the limit, with next to no
+    // data behind them.
+    let mut vp8 = vec![0x50, 0x02, 0x00, 0x9D, 0x01, 0x2A];
+    vp8.extend_from_slice(&16383u16.to_le_bytes());
+    vp8.extend_from_slice(&16383u16.to_le_bytes());
+    vp8.extend_from_slice(&[0; 16]);
+    let bits: u32 = 16383 | (16383 << 14);
+    let mut vp8l = vec![0x2F];
+    vp8l.extend_from_slice(&bits.to_le_bytes());
+    vp8l.extend_from_slice(&[0; 16]);
+    for bomb in [
+        riff_webp(&[(b"VP8 ", &vp8)]),
+        riff_webp(&[(b"VP8L", &vp8l)]),
+        riff_webp(&[(b"VP8X", &vp8x(0x10, 1 << 24, 1 << 24)), (b"VP8 ", &vp8)]),
+    ] {
+        let err = process(&bomb, IMAGE_WEBP, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "image_too_large", "{err}");
+    }
+    assert_eq!(DECODES.with(|n| n.get()), before, "a decoder ran");
+    // Within the limit but truncated: the decoder runs and fails cleanly.
+    let mut small = vp8.clone();
+    small[6..10].copy_from_slice(&[0xE8, 0x03, 0xE8, 0x03]); // 1000×1000
+    let err = process(
+        &riff_webp(&[(b"VP8 ", &small)]),
+        IMAGE_WEBP,
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "content_mismatch", "{err}");
+}
