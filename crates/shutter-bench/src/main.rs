@@ -1,16 +1,20 @@
 //! `shutter-bench`: builds the server in release mode, starts it on a temporary data
-//! directory (rate limits off, a free port), seeds it straight into its SQLite database,
-//! runs the scenarios and writes `target/bench/results.json` plus a readable table.
+//! directory (rate limits off, a free port), seeds it straight into its database (SQLite in
+//! the data directory, or a scratch PostgreSQL database with `--database`), runs the
+//! scenarios and writes `target/bench/results.json` plus a readable table.
 //!
 //! ```sh
 //! cargo run --release -p shutter-bench -- --quick
 //! cargo run --release -p shutter-bench -- --quick --storage s3 --only presign,upload_small,upload_large
+//! cargo run --release -p shutter-bench -- --quick --database postgres://postgres@127.0.0.1:5432/postgres
 //! ```
 //!
-//! `--storage s3` runs the server on a bucket of its own s3s-fs (see `s3.rs`).
+//! `--storage s3` runs the server on a bucket of its own s3s-fs (see `s3.rs`);
+//! `--database` on a scratch database of that PostgreSQL server (see `db.rs`).
 //!
 //! See BENCHMARKS.md at the root of the repository.
 
+mod db;
 mod load;
 mod machine;
 mod report;
@@ -23,15 +27,14 @@ mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
+use crate::db::{Database, Watcher};
 use crate::report::Outcome;
 use crate::scenario::{Ctx, Durations, Storage};
 use crate::seed::SeedPlan;
@@ -72,6 +75,12 @@ struct Args {
     /// s3s-fs the harness starts on a fresh directory, stopped at the end).
     #[arg(long, value_enum, default_value_t = Storage::Local)]
     storage: Storage,
+    /// The server's database: by default SQLite in the data directory; a
+    /// `postgres://user@host:port/db` URL runs it on a scratch database the harness creates
+    /// on that server (connecting to `db` to create it) and drops at the end (kept with
+    /// `--keep-data`).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 #[tokio::main]
@@ -96,14 +105,16 @@ async fn flush_to_disk() {
 }
 
 /// Waits (up to five minutes) until the server's job queue has nothing queued or running.
-async fn wait_for_idle_jobs(db: &sqlx::SqlitePool) -> anyhow::Result<()> {
+async fn wait_for_idle_jobs(db: &Watcher) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut said = false;
     loop {
-        let busy: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
-                .fetch_one(db)
-                .await?;
+        let busy = db
+            .count(
+                "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')",
+                &[],
+            )
+            .await?;
         if busy == 0 {
             if said {
                 eprintln!(
@@ -203,169 +214,194 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             ),
         }),
     );
-    let mut server_env = vec![("SHUTTER_STORAGE__BACKEND", args.storage.name().to_owned())];
-    if let Some(s3) = &s3_server {
-        server_env = s3.endpoint.env();
-    }
-    let config = ServerConfig {
-        bin,
-        data_dir: data_dir.clone(),
-        port: server::free_port()?,
-        log_file: out_dir.join("server.log"),
-        log_filter: args.server_log.clone(),
-        env: server_env,
-    };
-    eprintln!(
-        "bench: data in {}, server on {}, its log in {}",
-        data_dir.display(),
-        config.base_url(),
-        config.log_file.display()
-    );
-
-    config.migrate().await?;
-    let plan = if args.quick {
-        SeedPlan {
-            users: 10_000,
-            crowd: 0,
-            posts: 100_000,
-            follows: 200_000,
-            fan_authors: vec![10_000],
-            files_per_user: 5,
+    // From here on the scratch database exists: it is dropped (unless kept) however the run
+    // ends, after the server (killed when dropped) is gone.
+    let database = Database::prepare(args.database.as_deref(), &data_dir).await?;
+    machine.insert("database".into(), json!(database.describe()));
+    let outcome: anyhow::Result<bool> = async {
+        let mut server_env = vec![("SHUTTER_STORAGE__BACKEND", args.storage.name().to_owned())];
+        if let Some(s3) = &s3_server {
+            server_env = s3.endpoint.env();
         }
-    } else {
-        SeedPlan {
-            users: 10_000,
-            crowd: 90_000,
-            posts: 100_000,
-            follows: 200_000,
-            fan_authors: vec![10_000, 100_000],
-            files_per_user: 5,
-        }
-    };
-    eprintln!(
-        "bench: seeding {} users, {} posts, {} follows (+ fan-out authors' followers)",
-        plan.users + plan.crowd,
-        plan.posts,
-        plan.follows
-    );
-    let db_path = data_dir.join("shutter.db");
-    let seeded = seed::seed(&db_path, &plan).await?;
-    eprintln!(
-        "bench: seeded in {:.1} s ({} feed entries)",
-        seeded.seconds, seeded.feed_entries
-    );
-
-    let srv = config.start().await?;
-    let base_url = config.base_url();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    // One real login: the seeded password hash works, and the server's own token works.
-    let login = http
-        .post(format!("{base_url}/v1/auth/login"))
-        .json(&json!({ "username": seeded.users[0].username, "password": seed::PASSWORD }))
-        .send()
-        .await?;
-    if !login.status().is_success() {
-        bail!(
-            "logging in a seeded user failed: {} {}",
-            login.status(),
-            login.text().await.unwrap_or_default()
+        server_env.extend(database.env());
+        let config = ServerConfig {
+            bin,
+            data_dir: data_dir.clone(),
+            port: server::free_port()?,
+            log_file: out_dir.join("server.log"),
+            log_filter: args.server_log.clone(),
+            env: server_env,
+        };
+        eprintln!(
+            "bench: data in {}, server on {}, its log in {}",
+            data_dir.display(),
+            config.base_url(),
+            config.log_file.display()
         );
-    }
-    let minter = tokens::Minter::from_data_dir(&data_dir, base_url.clone())?;
-    let tokens = seeded.users[..seeded.social_users]
-        .iter()
-        .map(|u| minter.token(&u.id).map(Arc::<str>::from))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let me = http
-        .get(format!("{base_url}/v1/users/me"))
-        .bearer_auth(tokens.first().map(|t| &**t).unwrap_or(""))
-        .send()
-        .await?;
-    if !me.status().is_success() {
-        bail!("a minted token was refused: {}", me.status());
-    }
-
-    let db = SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(
-            SqliteConnectOptions::from_str(&format!("sqlite://{}", db_path.display()))?
-                .read_only(true),
-        )
-        .await?;
-    let ctx = Ctx {
-        connections: args.connections,
-        addr: config.addr(),
-        base_url,
-        data_dir: data_dir.clone(),
-        server_pid: srv.pid()?,
-        storage: args.storage,
-        store_pid: s3_server.as_ref().and_then(s3::S3Server::pid),
-        http,
-        minter,
-        seeded,
-        tokens,
-        db,
-        durations: Durations {
-            soak: Duration::from_secs(args.soak_minutes * 60),
-            ..Durations::new(args.quick)
-        },
-    };
-
-    let mut results: Vec<(String, Outcome)> = Vec::new();
-    let mut all_ran = true;
-    for s in &entries {
-        if !selected(s.name()) {
-            results.push((s.name().to_owned(), Outcome::NotRun));
-            continue;
+        if let Database::Postgres(scratch) = &database {
+            eprintln!(
+                "bench: database {} on PostgreSQL at {}",
+                scratch.name, scratch.server
+            );
         }
-        // Each scenario starts on a quiet server: the background jobs of the one before
-        // (fan-out of new posts, photo processing, deletes) are done, and the bytes it wrote
-        // are on disk rather than dirty in the kernel's page cache, whose write-back would
-        // otherwise throttle the next scenario's writes.
-        wait_for_idle_jobs(&ctx.db).await?;
-        flush_to_disk().await;
-        let t = Instant::now();
-        let outcome = match s.run(&ctx).await {
-            Ok(f) => Outcome::Measured(f),
-            Err(e) => {
-                eprintln!("bench: {} failed: {e:#}", s.name());
-                all_ran = false;
-                Outcome::Failed(format!("{e:#}"))
+
+        config.migrate().await?;
+        let plan = if args.quick {
+            SeedPlan {
+                users: 10_000,
+                crowd: 0,
+                posts: 100_000,
+                follows: 200_000,
+                fan_authors: vec![10_000],
+                files_per_user: 5,
+            }
+        } else {
+            SeedPlan {
+                users: 10_000,
+                crowd: 90_000,
+                posts: 100_000,
+                follows: 200_000,
+                fan_authors: vec![10_000, 100_000],
+                files_per_user: 5,
             }
         };
         eprintln!(
-            "bench: {} done in {:.1} s",
-            s.name(),
-            t.elapsed().as_secs_f64()
+            "bench: seeding {} users, {} posts, {} follows (+ fan-out authors' followers)",
+            plan.users + plan.crowd,
+            plan.posts,
+            plan.follows
         );
-        results.push((s.name().to_owned(), outcome));
-    }
-    ctx.db.close().await;
-    srv.stop().await?;
-    if let Some(s3) = s3_server {
-        s3.stop().await?;
-    }
+        let seeded = seed::seed(&database, &plan).await?;
+        eprintln!(
+            "bench: seeded in {:.1} s ({} feed entries)",
+            seeded.seconds, seeded.feed_entries
+        );
 
-    if let Some(load) = machine::load_average() {
-        machine.insert("loadavg_end".into(), json!(load));
+        let srv = config.start().await?;
+        let base_url = config.base_url();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        // One real login: the seeded password hash works, and the server's own token works.
+        let login = http
+            .post(format!("{base_url}/v1/auth/login"))
+            .json(&json!({ "username": seeded.users[0].username, "password": seed::PASSWORD }))
+            .send()
+            .await?;
+        if !login.status().is_success() {
+            bail!(
+                "logging in a seeded user failed: {} {}",
+                login.status(),
+                login.text().await.unwrap_or_default()
+            );
+        }
+        let minter = tokens::Minter::from_data_dir(&data_dir, base_url.clone())?;
+        let tokens = seeded.users[..seeded.social_users]
+            .iter()
+            .map(|u| minter.token(&u.id).map(Arc::<str>::from))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let me = http
+            .get(format!("{base_url}/v1/users/me"))
+            .bearer_auth(tokens.first().map(|t| &**t).unwrap_or(""))
+            .send()
+            .await?;
+        if !me.status().is_success() {
+            bail!("a minted token was refused: {}", me.status());
+        }
+
+        let db = database.watcher().await?;
+        let ctx = Ctx {
+            connections: args.connections,
+            addr: config.addr(),
+            base_url,
+            data_dir: data_dir.clone(),
+            server_pid: srv.pid()?,
+            storage: args.storage,
+            store_pid: s3_server.as_ref().and_then(s3::S3Server::pid),
+            http,
+            minter,
+            seeded,
+            tokens,
+            db,
+            durations: Durations {
+                soak: Duration::from_secs(args.soak_minutes * 60),
+                ..Durations::new(args.quick)
+            },
+        };
+
+        let mut results: Vec<(String, Outcome)> = Vec::new();
+        let mut all_ran = true;
+        for s in &entries {
+            if !selected(s.name()) {
+                results.push((s.name().to_owned(), Outcome::NotRun));
+                continue;
+            }
+            // Each scenario starts on a quiet server: the background jobs of the one before
+            // (fan-out of new posts, photo processing, deletes) are done, and the bytes it wrote
+            // are on disk rather than dirty in the kernel's page cache, whose write-back would
+            // otherwise throttle the next scenario's writes.
+            wait_for_idle_jobs(&ctx.db).await?;
+            flush_to_disk().await;
+            let t = Instant::now();
+            let outcome = match s.run(&ctx).await {
+                Ok(f) => Outcome::Measured(f),
+                Err(e) => {
+                    eprintln!("bench: {} failed: {e:#}", s.name());
+                    all_ran = false;
+                    Outcome::Failed(format!("{e:#}"))
+                }
+            };
+            eprintln!(
+                "bench: {} done in {:.1} s",
+                s.name(),
+                t.elapsed().as_secs_f64()
+            );
+            results.push((s.name().to_owned(), outcome));
+        }
+        ctx.db.close().await;
+        srv.stop().await?;
+        if let Some(s3) = s3_server {
+            s3.stop().await?;
+        }
+
+        if let Some(load) = machine::load_average() {
+            machine.insert("loadavg_end".into(), json!(load));
+        }
+        machine.insert(
+            "total_seconds".into(),
+            json!(started.elapsed().as_secs_f64().round()),
+        );
+        let json = report::results_json(&machine, &results);
+        std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n")
+            .with_context(|| format!("writing {}", out.display()))?;
+        let table = report::table(&machine, &entries, &results, args.quick);
+        let txt = out.with_extension("txt");
+        std::fs::write(&txt, &table).with_context(|| format!("writing {}", txt.display()))?;
+        println!("{table}");
+        println!("results: {} (table: {})", out.display(), txt.display());
+        Ok(all_ran)
     }
-    machine.insert(
-        "total_seconds".into(),
-        json!(started.elapsed().as_secs_f64().round()),
-    );
-    let json = report::results_json(&machine, &results);
-    std::fs::write(&out, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("writing {}", out.display()))?;
-    let table = report::table(&machine, &entries, &results, args.quick);
-    let txt = out.with_extension("txt");
-    std::fs::write(&txt, &table).with_context(|| format!("writing {}", txt.display()))?;
-    println!("{table}");
-    println!("results: {} (table: {})", out.display(), txt.display());
-    if args.keep_data {
+    .await;
+
+    let removed = if args.keep_data {
         let kept = tmp.keep();
         println!("data kept in {}", kept.display());
+        if let Database::Postgres(scratch) = &database {
+            println!(
+                "database kept: {} on PostgreSQL at {}",
+                scratch.name, scratch.server
+            );
+        }
+        Ok(())
+    } else {
+        database.remove().await
+    };
+    match (outcome, removed) {
+        (Ok(all_ran), Ok(())) => Ok(all_ran),
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
+        (Err(e), Err(also)) => {
+            eprintln!("shutter-bench: {also:#}");
+            Err(e)
+        }
     }
-    Ok(all_ran)
 }

@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde_json::Value;
-use sqlx::SqlitePool;
-
+use crate::db::Watcher;
 use crate::seed::Seeded;
 use crate::tokens::Minter;
+use async_trait::async_trait;
+use serde_json::Value;
 
 /// Everything a scenario may use.
 pub struct Ctx {
@@ -34,8 +33,9 @@ pub struct Ctx {
     pub seeded: Seeded,
     /// An access token for each social user (`seeded.users[..seeded.social_users]`).
     pub tokens: Vec<Arc<str>>,
-    /// The server's database, read-only, to observe what the server did.
-    pub db: SqlitePool,
+    /// The server's database (SQLite or PostgreSQL), read-only, to observe what the server
+    /// did.
+    pub db: Watcher,
     pub durations: Durations,
 }
 

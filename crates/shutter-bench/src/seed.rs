@@ -1,14 +1,18 @@
-//! Bulk data written straight into the SQLite database of the temporary data directory,
-//! after `shutter migrate` and before `shutter serve`: registering through the API would
-//! cost one Argon2 hash per user. Every user gets the same precomputed hash of
+//! Bulk data written straight into the server's database (SQLite in the temporary data
+//! directory, or the scratch PostgreSQL database of `--database`), after `shutter migrate`
+//! and before `shutter serve`: registering through the API would cost one Argon2 hash per
+//! user. Every user gets the same precomputed hash of
 //! [`PASSWORD`], so any of them can also log in through the API.
 //!
 //! The rows are what the server itself would have written: exact counters, published posts
 //! marked `fanned_out` with their `feed_entries` (the steady state after fan-out), follows
 //! with their times. Ids are UUIDv7 made from each row's own time.
+//!
+//! The rows are made once and written by one function generic over the sqlx database
+//! ([`write_rows`]); only opening the connection and settling afterwards differ (SQLite:
+//! pragmas for a bulk load, then a WAL checkpoint; PostgreSQL: `VACUUM (ANALYZE)`).
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,8 +21,11 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sqlx::encode::Encode;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection, Type};
+
+use crate::db::Database;
 
 /// The password of every seeded user.
 pub const PASSWORD: &str = "bench-password";
@@ -100,19 +107,67 @@ struct UserRow {
     posts: i64,
 }
 
-/// Seeds the database at `db_path` (already migrated, server not running).
-pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
-    let started = Instant::now();
-    let url = format!("sqlite://{}", db_path.display());
-    let options = SqliteConnectOptions::from_str(&url)?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Off)
-        .foreign_keys(false)
-        .pragma("cache_size", "-262144");
-    let mut conn = SqliteConnection::connect_with(&options)
-        .await
-        .with_context(|| format!("opening {}", db_path.display()))?;
+/// Every row to write, made before any is written.
+struct Rows {
+    /// The one password hash of every user.
+    hash: String,
+    users: Vec<UserRow>,
+    /// (follower, followee, time), indexes into `users`: first the follows among social
+    /// users, then the fan-out authors' followers.
+    follows: Vec<(usize, usize, i64)>,
+    social_follows: usize,
+    /// (id, author, time), in time order; the last is the like-storm post.
+    posts: Vec<(String, usize, i64)>,
+    /// (id, owner, time).
+    files: Vec<(String, usize, i64)>,
+}
 
+/// Seeds `db` (already migrated, server not running).
+pub async fn seed(db: &Database, plan: &SeedPlan) -> anyhow::Result<Seeded> {
+    let started = Instant::now();
+    let rows = make_rows(plan)?;
+    let feed_entries = match db {
+        Database::Sqlite { path } => {
+            let url = format!("sqlite://{}", path.display());
+            let options = SqliteConnectOptions::from_str(&url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Off)
+                .foreign_keys(false)
+                .pragma("cache_size", "-262144");
+            let mut conn = SqliteConnection::connect_with(&options)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?;
+            let n = write_rows::<Sqlite>(&mut conn, &rows).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+            n
+        }
+        Database::Postgres(scratch) => {
+            let mut conn = PgConnection::connect(&scratch.url)
+                .await
+                .with_context(|| format!("connecting to the scratch database {}", scratch.name))?;
+            // A bulk load: the commit need not wait for its WAL to reach the disk.
+            sqlx::query("SET synchronous_commit = off")
+                .execute(&mut conn)
+                .await?;
+            let n = write_rows::<Postgres>(&mut conn, &rows).await?;
+            // Statistics for the planner, and the visibility map and hint bits a settled
+            // database has, so the first scenario's reads neither plan blind nor write.
+            sqlx::query("VACUUM (ANALYZE)")
+                .execute(&mut conn)
+                .await
+                .context("VACUUM (ANALYZE) after seeding")?;
+            conn.close().await?;
+            n
+        }
+    };
+    Ok(seeded(plan, &rows, feed_entries, started))
+}
+
+/// Makes every row of `plan`, before any is written.
+fn make_rows(plan: &SeedPlan) -> anyhow::Result<Rows> {
     let hash = {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -205,18 +260,79 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
     for &(_, author, _) in &posts {
         users[author].posts += 1;
     }
+    // Files: ready, private, uploaded over the last 30 days, as a finished PUT leaves them.
+    let mut files: Vec<(String, usize, i64)> = (0..n_social)
+        .flat_map(|owner| (0..plan.files_per_user).map(move |k| (owner, k)))
+        .map(|(owner, _)| {
+            let at = now - rng.gen_range(60_000..30 * day);
+            (id_at(at), owner, at)
+        })
+        .collect();
+    files.sort_unstable_by_key(|f| f.2);
+    Ok(Rows {
+        hash,
+        users,
+        follows,
+        social_follows,
+        posts,
+        files,
+    })
+}
 
+/// Runs a built statement and answers how many rows it wrote. The body is the same for both
+/// drivers, but it cannot be written once for any `DB`: a `QueryBuilder`'s arguments may
+/// only be borrowed for less than their own lifetime in a concrete driver (where that
+/// lifetime is covariant), not through the generic `DB::Arguments<'args>`.
+trait SeedDb: sqlx::Database {
+    async fn run(conn: &mut Self::Connection, qb: QueryBuilder<'_, Self>) -> sqlx::Result<u64>;
+}
+
+macro_rules! seed_db {
+    ($($db:ty),*) => {$(
+        impl SeedDb for $db {
+            async fn run(
+                conn: &mut Self::Connection,
+                mut qb: QueryBuilder<'_, Self>,
+            ) -> sqlx::Result<u64> {
+                Ok(qb.build().execute(conn).await?.rows_affected())
+            }
+        }
+    )*};
+}
+
+seed_db!(Sqlite, Postgres);
+
+/// Writes `rows` in one transaction; returns how many feed entries were written.
+async fn write_rows<DB>(conn: &mut DB::Connection, rows: &Rows) -> anyhow::Result<u64>
+where
+    DB: SeedDb,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    // BOOLEAN on PostgreSQL; sqlx binds it as the integer 0 or 1 on SQLite.
+    for<'a> bool: Encode<'a, DB> + Type<DB>,
+{
+    let Rows {
+        hash,
+        users,
+        follows,
+        posts,
+        files,
+        ..
+    } = rows;
+    // Rows per multi-row INSERT keep every statement's parameters (at most 1 000 × 13, for
+    // `files`) far under PostgreSQL's 65 535 and SQLite's 32 766.
     let mut tx = conn.begin().await?;
     for chunk in users.chunks(500) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<DB> = QueryBuilder::new(
             "INSERT INTO users (id, username, display_name, password_hash, tier, role, \
              created_at, followers_count, following_count, posts_count) ",
         );
         qb.push_values(chunk, |mut b, u| {
-            b.push_bind(&u.id)
-                .push_bind(&u.username)
-                .push_bind(&u.username)
-                .push_bind(&hash)
+            b.push_bind(u.id.as_str())
+                .push_bind(u.username.as_str())
+                .push_bind(u.username.as_str())
+                .push_bind(hash.as_str())
                 .push_bind(if u.username == "bench_premium" {
                     "premium"
                 } else {
@@ -228,18 +344,15 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
                 .push_bind(u.following)
                 .push_bind(u.posts);
         });
-        qb.build()
-            .execute(&mut *tx)
-            .await
-            .context("seeding users")?;
+        DB::run(&mut tx, qb).await.context("seeding users")?;
     }
     for chunk in posts.chunks(1000) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<DB> = QueryBuilder::new(
             "INSERT INTO posts (id, author_id, caption, status, created_at, updated_at, fanned_out) ",
         );
         qb.push_values(chunk, |mut b, (id, author, at)| {
-            b.push_bind(id)
-                .push_bind(&users[*author].id)
+            b.push_bind(id.as_str())
+                .push_bind(users[*author].id.as_str())
                 .push_bind(format!(
                     "Seeded post by {} — a caption of ordinary length, with a #tag.",
                     users[*author].username
@@ -247,43 +360,28 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
                 .push_bind("published")
                 .push_bind(*at)
                 .push_bind(*at)
-                .push_bind(1i64);
+                .push_bind(true);
         });
-        qb.build()
-            .execute(&mut *tx)
-            .await
-            .context("seeding posts")?;
+        DB::run(&mut tx, qb).await.context("seeding posts")?;
     }
     for chunk in follows.chunks(2000) {
-        let mut qb: QueryBuilder<Sqlite> =
+        let mut qb: QueryBuilder<DB> =
             QueryBuilder::new("INSERT INTO follows (follower_id, followee_id, created_at) ");
         qb.push_values(chunk, |mut b, (follower, followee, at)| {
-            b.push_bind(&users[*follower].id)
-                .push_bind(&users[*followee].id)
+            b.push_bind(users[*follower].id.as_str())
+                .push_bind(users[*followee].id.as_str())
                 .push_bind(*at);
         });
-        qb.build()
-            .execute(&mut *tx)
-            .await
-            .context("seeding follows")?;
+        DB::run(&mut tx, qb).await.context("seeding follows")?;
     }
-    // Files: ready, private, uploaded over the last 30 days, as a finished PUT leaves them.
-    let mut files: Vec<(String, usize, i64)> = (0..n_social)
-        .flat_map(|owner| (0..plan.files_per_user).map(move |k| (owner, k)))
-        .map(|(owner, _)| {
-            let at = now - rng.gen_range(60_000..30 * day);
-            (id_at(at), owner, at)
-        })
-        .collect();
-    files.sort_unstable_by_key(|f| f.2);
     for chunk in files.chunks(1000) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut qb: QueryBuilder<DB> = QueryBuilder::new(
             "INSERT INTO files (id, owner_id, filename, content_type, size, sha256, md5, \
              visibility, status, bytes_received, upload_expires_at, created_at, updated_at) ",
         );
         qb.push_values(chunk, |mut b, (id, owner, at)| {
-            b.push_bind(id)
-                .push_bind(&users[*owner].id)
+            b.push_bind(id.as_str())
+                .push_bind(users[*owner].id.as_str())
                 .push_bind(format!("report-{}.pdf", &id[..8]))
                 .push_bind("application/pdf")
                 .push_bind(250_000i64)
@@ -296,34 +394,46 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
                 .push_bind(*at)
                 .push_bind(*at);
         });
-        qb.build()
-            .execute(&mut *tx)
-            .await
-            .context("seeding files")?;
+        DB::run(&mut tx, qb).await.context("seeding files")?;
     }
-    sqlx::query("INSERT INTO file_tags (file_id, tag, position) SELECT id, 'bench', 0 FROM files")
-        .execute(&mut *tx)
-        .await
-        .context("seeding file tags")?;
+    DB::run(
+        &mut tx,
+        QueryBuilder::new(
+            "INSERT INTO file_tags (file_id, tag, position) SELECT id, 'bench', 0 FROM files",
+        ),
+    )
+    .await
+    .context("seeding file tags")?;
     // Every seeded post is fanned out: its followers' feeds hold it, as the fan-out job would
     // have left them. Written in the table's key order (reader, newest first), which is far
     // quicker than in post order.
-    let feed_entries = sqlx::query(
-        "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
-         SELECT f.follower_id, p.id, p.author_id, p.created_at \
-         FROM posts p JOIN follows f ON f.followee_id = p.author_id \
-         ORDER BY f.follower_id, p.created_at DESC, p.id DESC",
+    let feed_entries = DB::run(
+        &mut tx,
+        QueryBuilder::new(
+            "INSERT INTO feed_entries (user_id, post_id, author_id, created_at) \
+             SELECT f.follower_id, p.id, p.author_id, p.created_at \
+             FROM posts p JOIN follows f ON f.followee_id = p.author_id \
+             ORDER BY f.follower_id, p.created_at DESC, p.id DESC",
+        ),
     )
-    .execute(&mut *tx)
     .await
-    .context("seeding feed entries")?
-    .rows_affected();
+    .context("seeding feed entries")?;
     tx.commit().await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
+    Ok(feed_entries)
+}
 
+/// What was seeded, for the scenarios.
+fn seeded(plan: &SeedPlan, rows: &Rows, feed_entries: u64, started: Instant) -> Seeded {
+    let Rows {
+        users,
+        social_follows,
+        posts,
+        files,
+        ..
+    } = rows;
+    let n_social = plan.users;
+    let n_people = plan.users + plan.crowd;
+    let premium = n_people + plan.fan_authors.len() + 1;
     let seed_user = |i: usize| SeedUser {
         id: users[i].id.clone(),
         username: users[i].username.clone(),
@@ -347,21 +457,21 @@ pub async fn seed(db_path: &Path, plan: &SeedPlan) -> anyhow::Result<Seeded> {
         .last()
         .map(|(id, _, _)| id.clone())
         .unwrap_or_default();
-    Ok(Seeded {
+    Seeded {
         users: (0..n_people).map(seed_user).collect(),
         social_users: n_social,
         post_ids: posts[..posts.len().saturating_sub(1)]
             .iter()
             .map(|(id, _, _)| id.clone())
             .collect(),
-        follows: social_follows,
+        follows: *social_follows,
         feed_entries,
         fan_authors,
         storm_post,
         premium: seed_user(premium),
         files: files.len(),
         seconds: started.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 #[cfg(test)]

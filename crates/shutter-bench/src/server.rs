@@ -69,7 +69,8 @@ pub struct ServerConfig {
     pub log_file: PathBuf,
     /// `RUST_LOG` for the server; `None` leaves its default.
     pub log_filter: Option<String>,
-    /// Extra environment (the S3 store's `SHUTTER_STORAGE__*` with `--storage s3`).
+    /// Extra environment (the S3 store's `SHUTTER_STORAGE__*` with `--storage s3`,
+    /// `SHUTTER_DATABASE__URL` with `--database`).
     pub env: Vec<(&'static str, String)>,
 }
 

@@ -93,13 +93,14 @@ async fn measure(
         bail!("POST /v1/posts answered without post.id: {body}");
     };
     let seconds = loop {
-        let hit: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM feed_entries WHERE user_id = ? AND post_id = ?")
-                .bind(&author.last_follower.id)
-                .bind(&post)
-                .fetch_optional(&ctx.db)
-                .await?;
-        if hit.is_some() {
+        let hit = ctx
+            .db
+            .count(
+                "SELECT COUNT(*) FROM feed_entries WHERE user_id = $1 AND post_id = $2",
+                &[&author.last_follower.id, &post],
+            )
+            .await?;
+        if hit > 0 {
             break started.elapsed().as_secs_f64();
         }
         if started.elapsed() > timeout {
@@ -112,9 +113,13 @@ async fn measure(
     // The job marks the post fanned out in its last step (which also catches up followers
     // who arrived meanwhile): from then on no feed pulls it at read time.
     let marked = loop {
-        let fanned_out: i64 = sqlx::query_scalar("SELECT fanned_out FROM posts WHERE id = ?")
-            .bind(&post)
-            .fetch_one(&ctx.db)
+        // `fanned_out` is 0/1 on SQLite, a boolean on PostgreSQL: both take it as a condition.
+        let fanned_out = ctx
+            .db
+            .count(
+                "SELECT COUNT(*) FROM posts WHERE id = $1 AND fanned_out",
+                &[&post],
+            )
             .await?;
         if fanned_out == 1 {
             break Some(started.elapsed().as_secs_f64());
@@ -124,9 +129,12 @@ async fn measure(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_entries WHERE post_id = ?")
-        .bind(&post)
-        .fetch_one(&ctx.db)
+    let entries = ctx
+        .db
+        .count(
+            "SELECT COUNT(*) FROM feed_entries WHERE post_id = $1",
+            &[&post],
+        )
         .await?;
     let last_token = ctx.minter.token(&author.last_follower.id)?;
     let feed: serde_json::Value = ctx

@@ -84,9 +84,9 @@ impl Scenario for LikeStorm {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM likes WHERE post_id = ?")
-            .bind(&post)
-            .fetch_one(&ctx.db)
+        let rows = ctx
+            .db
+            .count("SELECT COUNT(*) FROM likes WHERE post_id = $1", &[&post])
             .await?;
         eprintln!(
             "bench:   like_count {final_count} after {:.0} ms ({rows} like rows)",
