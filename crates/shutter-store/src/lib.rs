@@ -98,9 +98,7 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
         ));
         DatabasePool::Sqlite(pool)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+        let pool = pg_pool_options(max_connections, ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .context("cannot connect to PostgreSQL")?;
@@ -114,6 +112,33 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
         sqlite_inline,
         replica: None,
     })
+}
+
+/// A PostgreSQL pool's options. sqlx pings every idle connection before lending it by
+/// default, a round trip before each statement under load; here only a connection idle long
+/// enough to have lost its server is pinged ([`alive_if_idle`]).
+fn pg_pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(alive_if_idle(conn, meta)))
+}
+
+/// A pooled PostgreSQL connection idle for longer than this is pinged before it is lent.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether a PostgreSQL connection about to be lent may be used: one in use within the last
+/// [`PING_AFTER_IDLE`] is; an older one must answer a ping (one whose server went away is
+/// dropped, and the pool opens another).
+async fn alive_if_idle(
+    conn: &mut sqlx::PgConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if meta.idle_for < PING_AFTER_IDLE {
+        return Ok(true);
+    }
+    sqlx::Connection::ping(conn).await.map(|()| true)
 }
 
 /// Answers when the read replica does.
@@ -228,6 +253,10 @@ async fn open_sqlite(
         SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx pings an idle connection before lending it by default: on SQLite a
+            // round trip to the connection's thread before every statement or transaction,
+            // to find a peer that hung up, which a file never does.
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(release_outside_a_transaction(conn)))
             .connect_with(options)
     };
@@ -274,9 +303,7 @@ impl Database {
         if !matches!(self.pool, DatabasePool::Postgres(_)) {
             anyhow::bail!("a read replica needs database.url on PostgreSQL");
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(REPLICA_ACQUIRE_TIMEOUT)
+        let pool = pg_pool_options(max_connections.max(1), REPLICA_ACQUIRE_TIMEOUT)
             .connect_lazy(url)
             .context("database.read_url is not a PostgreSQL URL")?;
         self.replica = Some(pool);
