@@ -186,6 +186,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let data_dir = tmp.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
     scenario::set_storage(args.storage);
+    scenario::set_on_postgres(args.database.is_some());
     // With `--storage s3`, the bucket's directory sits beside the data directory, on the same
     // filesystem (the one `upload_large` writes its disk probe to).
     let s3_server = match args.storage {

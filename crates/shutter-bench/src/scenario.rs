@@ -70,6 +70,18 @@ pub fn storage() -> Storage {
     STORAGE.get().copied().unwrap_or(Storage::Local)
 }
 
+static ON_POSTGRES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Records once whether the server runs on PostgreSQL (`--database`), whose targets differ.
+pub fn set_on_postgres(on: bool) {
+    let _ = ON_POSTGRES.set(on);
+}
+
+/// Whether the server runs on PostgreSQL (SQLite until [`set_on_postgres`]).
+pub fn on_postgres() -> bool {
+    ON_POSTGRES.get().copied().unwrap_or(false)
+}
+
 /// How long load runs last.
 #[derive(Clone, Copy, Debug)]
 pub struct Durations {

@@ -36,7 +36,11 @@ impl Scenario for Fanout {
         vec![
             Target {
                 figure: "seconds_10k",
-                check: Check::AtMost(1.0),
+                check: Check::AtMost(0.5),
+            },
+            Target {
+                figure: "seconds_100k",
+                check: Check::AtMost(3.0),
             },
             Target {
                 figure: "entries_10k",

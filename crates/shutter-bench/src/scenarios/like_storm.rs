@@ -31,6 +31,10 @@ impl Scenario for LikeStorm {
                 check: Check::EqualsFigure("expected_count"),
             },
             Target {
+                figure: "likes_per_s",
+                check: Check::AtLeast(5000.0),
+            },
+            Target {
                 figure: "errors",
                 check: Check::AtMost(0.0),
             },

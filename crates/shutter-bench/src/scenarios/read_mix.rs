@@ -98,7 +98,11 @@ impl Scenario for ReadMix {
         vec![
             Target {
                 figure: "ratio_to_healthz",
-                check: Check::AtLeast(0.5),
+                check: Check::AtLeast(if crate::scenario::on_postgres() {
+                    0.35
+                } else {
+                    0.5
+                }),
             },
             Target {
                 figure: "p99_ms",

@@ -167,7 +167,7 @@ impl Scenario for UploadLarge {
         vec![
             Target {
                 figure: "ratio_to_disk",
-                check: Check::AtLeast(0.5),
+                check: Check::AtLeast(0.8),
             },
             Target {
                 figure: "rss_growth_mib",

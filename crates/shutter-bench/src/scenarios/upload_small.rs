@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, Barrier};
 
-use crate::scenario::{Ctx, Figures, Scenario, Storage};
+use crate::scenario::{Check, Ctx, Figures, Scenario, Storage, Target};
 use crate::scenarios::{create_file, send_upload};
 
 pub struct UploadSmall;
@@ -110,6 +110,13 @@ async fn one_photo(
 impl Scenario for UploadSmall {
     fn name(&self) -> &'static str {
         "upload_small"
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        vec![Target {
+            figure: "photos_per_s",
+            check: Check::AtLeast(100.0),
+        }]
     }
 
     async fn run(&self, ctx: &Ctx) -> anyhow::Result<Figures> {

@@ -77,10 +77,20 @@ impl Scenario for WriteMix {
     }
 
     fn targets(&self) -> Vec<Target> {
-        vec![Target {
-            figure: "errors",
-            check: Check::AtMost(0.0),
-        }]
+        vec![
+            Target {
+                figure: "rps",
+                check: Check::AtLeast(3000.0),
+            },
+            Target {
+                figure: "p99_ms",
+                check: Check::AtMost(50.0),
+            },
+            Target {
+                figure: "errors",
+                check: Check::AtMost(0.0),
+            },
+        ]
     }
 
     async fn run(&self, ctx: &Ctx) -> anyhow::Result<Figures> {
