@@ -93,7 +93,7 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
         let (pool, writer) = open_sqlite(url, path, max_connections).await?;
         sqlite_writer = Some(writer);
         sqlite_inline = Some(Arc::new(
-            inline::InlineReader::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
+            inline::InlineReader::open(Path::new(path))
                 .with_context(|| format!("cannot open the SQLite database {path}"))?,
         ));
         DatabasePool::Sqlite(pool)
@@ -411,6 +411,9 @@ impl Database {
         if let Some(writer) = &self.sqlite_writer {
             writer.close().await;
         }
+        if let Some(reader) = &self.sqlite_inline {
+            reader.close();
+        }
     }
 }
 
@@ -440,6 +443,39 @@ mod tests {
         db.repo().ping().await?;
         assert!(path.exists());
         db.close().await;
+        Ok(())
+    }
+
+    /// Reads on the calling thread stop after their step budget and are answered by the
+    /// pool instead; a closed database refuses them as it refuses pooled ones.
+    #[tokio::test]
+    async fn long_inline_reads_move_to_the_pool() -> anyhow::Result<()> {
+        use crate::inline::Inline;
+        let dir = tempfile::tempdir()?;
+        let db = open(
+            &format!("sqlite://{}", dir.path().join("s.db").display()),
+            2,
+        )
+        .await?;
+        let (DatabasePool::Sqlite(pool), Some(inline)) = (&db.pool, db.sqlite_inline.clone())
+        else {
+            anyhow::bail!("not SQLite with an inline reader");
+        };
+        let repo = db.sqlite_repo(pool);
+        let n = |row: &dyn rows::Columns| row.int("n");
+        let long = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c \
+                    WHERE i < 1000000) SELECT COUNT(*) AS n FROM c";
+        assert!(matches!(inline.fetch(long, &[], n)?, Inline::Pooled));
+        assert_eq!(repo.read(pool, long, Vec::new(), n).await?, vec![1_000_000]);
+        let short = "SELECT ? + 1 AS n";
+        let binds = [rows::Bind::Int(6)];
+        assert!(matches!(inline.fetch(short, &binds, n)?, Inline::Done(v) if v == vec![7]));
+        assert_eq!(repo.read(pool, short, binds.to_vec(), n).await?, vec![7]);
+        db.close().await;
+        assert!(matches!(
+            inline.fetch(short, &binds, n),
+            Err(shutter_app::ports::RepoError::Unavailable(_))
+        ));
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::dialect::{numbered_placeholders, placeholder_list};
 use crate::error::repo_error;
-use crate::inline::InlineReader;
+use crate::inline::{Inline, InlineReader};
 use crate::queries as q;
 use crate::rows::{self, Bind, Columns};
 
@@ -60,7 +60,7 @@ impl SqliteRepo {
     }
 
     /// Runs one read statement and maps its rows: inline when this repo has an
-    /// [`InlineReader`], else on `pool`.
+    /// [`InlineReader`] and the read is short, else on `pool`.
     pub(crate) async fn read<T>(
         &self,
         pool: &SqlitePool,
@@ -68,10 +68,12 @@ impl SqliteRepo {
         binds: Vec<Bind>,
         map: fn(&dyn Columns) -> RepoResult<T>,
     ) -> RepoResult<Vec<T>> {
-        match &self.inline {
-            Some(reader) => reader.fetch(sql, &binds, map),
-            None => Self::read_pooled(pool, sql, binds, map).await,
+        if let Some(reader) = &self.inline {
+            if let Inline::Done(rows) = reader.fetch(sql, &binds, map)? {
+                return Ok(rows);
+            }
         }
+        Self::read_pooled(pool, sql, binds, map).await
     }
 
     /// SQLite already speaks `?`.
