@@ -19,8 +19,8 @@
 //! running reads at once; idle ones are kept for the next read, with their prepared statements.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, ToSql};
@@ -51,8 +51,16 @@ pub(crate) enum Inline<T> {
 #[derive(Debug)]
 pub(crate) struct InlineReader {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     closed: AtomicBool,
+}
+
+/// A connection and the steps its current statement has taken (its progress handler, set
+/// once, counts them and interrupts past [`STEP_BUDGET`]).
+#[derive(Debug)]
+struct Reader {
+    conn: Connection,
+    steps: Arc<AtomicU32>,
 }
 
 impl InlineReader {
@@ -70,7 +78,7 @@ impl InlineReader {
         Ok(reader)
     }
 
-    fn connect(&self) -> rusqlite::Result<Connection> {
+    fn connect(&self) -> rusqlite::Result<Reader> {
         // Read-write without create: a WAL reader writes its read marks into the `-shm`
         // file; `query_only` keeps the connection from changing anything.
         let conn = Connection::open_with_flags(
@@ -83,10 +91,18 @@ impl InlineReader {
         // As the sqlx readers: map the file rather than copy each missed page.
         conn.pragma_update(None, "mmap_size", 268_435_456)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(conn)
+        let steps = Arc::new(AtomicU32::new(0));
+        let counted = steps.clone();
+        conn.progress_handler(
+            STEPS_PER_CHECK,
+            Some(move || {
+                counted.fetch_add(STEPS_PER_CHECK.unsigned_abs(), Ordering::Relaxed) >= STEP_BUDGET
+            }),
+        );
+        Ok(Reader { conn, steps })
     }
 
-    fn take(&self) -> rusqlite::Result<Connection> {
+    fn take(&self) -> rusqlite::Result<Reader> {
         let idle = self
             .idle
             .lock()
@@ -98,7 +114,7 @@ impl InlineReader {
         }
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, conn: Reader) {
         let mut idle = self
             .idle
             .lock()
@@ -130,23 +146,16 @@ impl InlineReader {
                 "the database is closed"
             )));
         }
-        let conn = self.take().map_err(repo_error)?;
-        let mut steps = 0u32;
-        conn.progress_handler(
-            STEPS_PER_CHECK,
-            Some(move || {
-                steps += STEPS_PER_CHECK.unsigned_abs();
-                steps > STEP_BUDGET
-            }),
-        );
-        let result = run(&conn, sql, binds, map);
+        let reader = self.take().map_err(repo_error)?;
+        reader.steps.store(0, Ordering::Relaxed);
+        let result = run(&reader.conn, sql, binds, map);
         match result {
             Ok(rows) => {
-                self.give_back(conn);
+                self.give_back(reader);
                 Ok(Inline::Done(rows))
             }
             Err(Stop::Pooled) => {
-                self.give_back(conn);
+                self.give_back(reader);
                 Ok(Inline::Pooled)
             }
             // A connection whose statement failed otherwise is closed rather than reused.

@@ -2,7 +2,7 @@
 //! the embedded database's inline reader ([`crate::inline`]). The mappers of the hot rows
 //! (users, posts, comments) are written once, against [`Columns`].
 
-use shutter_app::ports::{RepoError, RepoResult};
+use shutter_app::ports::RepoResult;
 use shutter_core::domain::{FileStatus, PostStatus, Role, Tier, Visibility};
 use shutter_core::model::{Comment, Failure, FileRecord, PostRecord, User, UserSummary};
 use shutter_core::Timestamp;
@@ -65,25 +65,21 @@ macro_rules! sqlx_columns {
 sqlx_columns!(sqlx::sqlite::SqliteRow);
 sqlx_columns!(sqlx::postgres::PgRow);
 
-fn inline_error(e: rusqlite::Error) -> RepoError {
-    crate::inline::repo_error(e)
-}
-
 impl Columns for rusqlite::Row<'_> {
     fn text(&self, col: &str) -> RepoResult<String> {
-        self.get(col).map_err(inline_error)
+        self.get(col).map_err(crate::inline::repo_error)
     }
     fn opt_text(&self, col: &str) -> RepoResult<Option<String>> {
-        self.get(col).map_err(inline_error)
+        self.get(col).map_err(crate::inline::repo_error)
     }
     fn int(&self, col: &str) -> RepoResult<i64> {
-        self.get(col).map_err(inline_error)
+        self.get(col).map_err(crate::inline::repo_error)
     }
     fn opt_int(&self, col: &str) -> RepoResult<Option<i64>> {
-        self.get(col).map_err(inline_error)
+        self.get(col).map_err(crate::inline::repo_error)
     }
     fn flag(&self, col: &str) -> RepoResult<bool> {
-        self.get(col).map_err(inline_error)
+        self.get(col).map_err(crate::inline::repo_error)
     }
 }
 
