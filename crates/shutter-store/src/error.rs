@@ -2,12 +2,13 @@
 //! rule of the data was broken (and which), whether the database is out of reach, or neither.
 
 use shutter_app::ports::RepoError;
-use sqlx::error::DatabaseError;
 
 /// Maps a sqlx error, by kind, onto the port's error.
 pub fn repo_error(err: sqlx::Error) -> RepoError {
     let conflict = match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Some(unique_rule(db.as_ref())),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(unique_rule(db.constraint().unwrap_or_else(|| db.message())))
+        }
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             Some("missing_reference".to_owned())
         }
@@ -26,8 +27,7 @@ pub fn repo_error(err: sqlx::Error) -> RepoError {
 /// Names the uniqueness rule a unique violation broke. PostgreSQL reports the constraint
 /// (named in the migration); SQLite only the columns, in the message
 /// (`UNIQUE constraint failed: users.username`).
-fn unique_rule(db: &dyn DatabaseError) -> String {
-    let what = db.constraint().unwrap_or_else(|| db.message());
+pub(crate) fn unique_rule(what: &str) -> String {
     if what.contains("username") {
         "username".to_owned()
     } else if what.contains("ext_issuer") || what.contains("external_identity") {

@@ -17,7 +17,6 @@ use shutter_app::ports::{
 use shutter_core::domain::{FileStatus, Visibility};
 use shutter_core::model::{Failure, FileRecord};
 use shutter_core::{ErrorCode, Id, Page, PageRequest, Timestamp};
-use sqlx::query::Query;
 use sqlx::{Postgres, Row, Sqlite};
 
 use crate::dialect::placeholder_list;
@@ -25,7 +24,8 @@ use crate::error::repo_error;
 use crate::queries as q;
 use crate::repo::bind_ids;
 use crate::repo::{corrupt, page_binds, parse_id, PgRepo, SqliteRepo};
-use crate::rows::{self, Bind};
+use crate::rows::{self, id_binds, Bind, Columns};
+use crate::write::WriteTx;
 
 /// Ids per `IN (…)` list: far below both dialects' limits on bound parameters.
 pub(crate) const IDS_PER_STATEMENT: usize = 500;
@@ -155,6 +155,25 @@ pub(crate) fn check_owner(owner_id: Id, files: &[NewFile]) -> RepoResult<()> {
 }
 
 /// A size or byte count as stored (BIGINT).
+/// One file with its tags, by id (see `rows::fold_tags`).
+fn file_by_id_sql() -> String {
+    [
+        q::FILE_ROWS_HEAD,
+        q::WHERE_FILE_ID_IN,
+        &placeholder_list(1),
+        q::FILE_ROWS_TAIL,
+    ]
+    .concat()
+}
+
+/// The owner's open uploads and stored bytes (`FILE_USAGE`).
+fn usage(row: &dyn Columns) -> RepoResult<Usage> {
+    Ok(Usage {
+        uploads_open: from_db("open uploads", row.int("uploads_open")?)?,
+        bytes_stored: from_db("stored bytes", row.int("bytes_stored")?)?,
+    })
+}
+
 pub(crate) fn to_db(what: &str, n: u64) -> RepoResult<i64> {
     i64::try_from(n)
         .map_err(|_| RepoError::Other(anyhow::anyhow!("{what} {n} is too large to store")))
@@ -202,153 +221,94 @@ macro_rules! file_repo_adapter {
                     .collect()
             }
 
-            /// Folds the rows of a `FILE_ROWS_HEAD … FILE_ROWS_TAIL` statement, one per tag
-            /// and grouped by file, into files in the same order.
-            fn files_from_rows(
-                rows: &[<$db as sqlx::Database>::Row],
-            ) -> RepoResult<Vec<FileRecord>> {
-                let files = rows
-                    .iter()
-                    .map(|row| rows::file(row))
-                    .collect::<RepoResult<Vec<_>>>()?;
-                Ok(rows::fold_tags(files))
-            }
-
-            /// The files with these ids (at most [`IDS_PER_STATEMENT`]), newest first.
-            pub(crate) async fn files_by_ids<'c, E>(
-                ex: E,
-                ids: &[Id],
-            ) -> RepoResult<Vec<FileRecord>>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let sql = [
-                    q::FILE_ROWS_HEAD,
-                    q::WHERE_FILE_ID_IN,
-                    &placeholder_list(ids.len()),
-                    q::FILE_ROWS_TAIL,
-                ]
-                .concat();
-                let sql = Self::sql(&sql);
-                let query = bind_ids(sqlx::query(&sql), ids);
-                let rows = query.fetch_all(ex).await.map_err(repo_error)?;
-                Self::files_from_rows(&rows)
-            }
-
-            pub(crate) async fn file_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<FileRecord>>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
-                Ok(Self::files_by_ids(ex, &[id]).await?.pop())
-            }
-
-            async fn usage_in<'c, E>(ex: E, owner_id: Id) -> RepoResult<Usage>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
-                let row = sqlx::query(&Self::sql(q::FILE_USAGE))
-                    .bind(owner_id.to_string())
-                    .fetch_one(ex)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(Usage {
-                    uploads_open: from_db(
-                        "open uploads",
-                        row.try_get("uploads_open").map_err(repo_error)?,
-                    )?,
-                    bytes_stored: from_db(
-                        "stored bytes",
-                        row.try_get("bytes_stored").map_err(repo_error)?,
-                    )?,
-                })
+            /// The file, read inside a write transaction.
+            pub(crate) async fn file_in(
+                conn: &mut impl WriteTx,
+                id: Id,
+            ) -> RepoResult<Option<FileRecord>> {
+                let found = conn
+                    .fetch(&file_by_id_sql(), id_binds(&[id]), rows::file)
+                    .await?;
+                Ok(rows::fold_tags(found).pop())
             }
 
             /// Stores `tags` (duplicates dropped) in their order.
             async fn insert_tags(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 file_id: Id,
                 tags: &[String],
             ) -> RepoResult<()> {
-                let insert = Self::sql(q::INSERT_FILE_TAG);
-                for (position, tag) in (0i32..).zip(distinct_tags(tags)) {
-                    sqlx::query(&insert)
-                        .bind(file_id.to_string())
-                        .bind(tag)
-                        .bind(position)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(repo_error)?;
+                for (position, tag) in (0i64..).zip(distinct_tags(tags)) {
+                    let binds = vec![
+                        Bind::Text(file_id.to_string()),
+                        Bind::Text(tag.to_owned()),
+                        Bind::Int(position),
+                    ];
+                    conn.execute(q::INSERT_FILE_TAG, binds).await?;
                 }
                 Ok(())
             }
 
             /// Runs one `UPDATE files … WHERE id = ?` guarded by the file's state and says
             /// whether it matched.
-            async fn transition<'q>(
-                &self,
-                update: Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
-            ) -> RepoResult<bool> {
-                let done = update.execute(&self.writer).await.map_err(repo_error)?;
-                Ok(done.rows_affected() > 0)
+            async fn transition(&self, update: &str, binds: Vec<Bind>) -> RepoResult<bool> {
+                Ok(self.write_once(update, binds).await? > 0)
             }
 
             /// Runs one `UPDATE files … WHERE id = ?` and reads the file back, in one
             /// transaction; `None` when the update matched no row.
-            async fn update_and_read<'q>(
+            async fn update_and_read(
                 &self,
                 id: Id,
-                update: Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                update: &str,
+                binds: Vec<Bind>,
             ) -> RepoResult<Option<FileRecord>> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
-                let done = update.execute(&mut *tx).await.map_err(repo_error)?;
-                if done.rows_affected() == 0 {
+                let mut tx = self.begin_hot().await?;
+                if tx.execute(update, binds).await? == 0 {
                     return Ok(None);
                 }
-                let file = Self::file_in(&mut *tx, id).await?;
-                tx.commit().await.map_err(repo_error)?;
+                let file = Self::file_in(&mut tx, id).await?;
+                Self::commit_hot(tx).await?;
                 Ok(file)
             }
 
             /// Whether `files` fit the owner's allowance. The caller holds the owner's lock
             /// (`lock_user_in`), so the usage read stays true until it commits.
             pub(crate) async fn allowance_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 owner_id: Id,
                 files: &[NewFile],
                 allowance: UploadAllowance,
             ) -> RepoResult<Result<(), AllowanceRefusal>> {
-                let usage = Self::usage_in(&mut *conn, owner_id).await?;
+                let binds = vec![Bind::Text(owner_id.to_string())];
+                let usage = conn.fetch(q::FILE_USAGE, binds, usage).await?;
+                let usage = usage.into_iter().next().unwrap_or_default();
                 Ok(check_allowance(usage, files, allowance))
             }
 
             /// Inserts `files` (all the owner's, see [`check_owner`], `pending`) with their
             /// tags and reads them back in the order given.
             pub(crate) async fn insert_files_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 owner_id: Id,
                 files: &[NewFile],
             ) -> RepoResult<Vec<FileRecord>> {
-                let insert = Self::sql(q::INSERT_FILE);
                 for file in files {
-                    sqlx::query(&insert)
-                        .bind(file.id.to_string())
-                        .bind(owner_id.to_string())
-                        .bind(&file.filename)
-                        .bind(&file.content_type)
-                        .bind(to_db("size", file.size)?)
-                        .bind(&file.declared_sha256)
-                        .bind(&file.declared_md5)
-                        .bind(file.visibility.as_str())
-                        .bind(file.upload_expires_at.millis())
-                        .bind(file.created_at.millis())
-                        .bind(file.created_at.millis())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(repo_error)?;
-                    Self::insert_tags(&mut *conn, file.id, &file.tags).await?;
+                    let binds = vec![
+                        Bind::Text(file.id.to_string()),
+                        Bind::Text(owner_id.to_string()),
+                        Bind::Text(file.filename.clone()),
+                        Bind::Text(file.content_type.clone()),
+                        Bind::Int(to_db("size", file.size)?),
+                        Bind::OptText(file.declared_sha256.clone()),
+                        Bind::OptText(file.declared_md5.clone()),
+                        Bind::Text(file.visibility.as_str().to_owned()),
+                        Bind::Int(file.upload_expires_at.millis()),
+                        Bind::Int(file.created_at.millis()),
+                        Bind::Int(file.created_at.millis()),
+                    ];
+                    conn.execute(q::INSERT_FILE, binds).await?;
+                    Self::insert_tags(conn, file.id, &file.tags).await?;
                 }
                 Ok(files.iter().map(|f| created_record(owner_id, f)).collect())
             }
@@ -398,25 +358,28 @@ macro_rules! file_repo_adapter {
                     return Ok(Ok(Vec::new()));
                 }
                 check_owner(owner_id, &files)?;
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_hot().await?;
                 // From here until commit, no other creation for this owner gets past this
                 // point, so the usage read below stays true.
-                if !Self::lock_user_in(&mut *tx, owner_id).await? {
+                if !Self::lock_user_in(&mut tx, owner_id).await? {
                     return Err(RepoError::Conflict("missing_reference".to_owned()));
                 }
                 if let Err(refusal) =
-                    Self::allowance_in(&mut *tx, owner_id, &files, allowance).await?
+                    Self::allowance_in(&mut tx, owner_id, &files, allowance).await?
                 {
-                    tx.rollback().await.map_err(repo_error)?;
+                    // Dropped: rolled back.
                     return Ok(Err(refusal));
                 }
-                let created = Self::insert_files_in(&mut *tx, owner_id, &files).await?;
-                tx.commit().await.map_err(repo_error)?;
+                let created = Self::insert_files_in(&mut tx, owner_id, &files).await?;
+                Self::commit_hot(tx).await?;
                 Ok(Ok(created))
             }
 
             async fn file_by_id(&self, id: Id) -> RepoResult<Option<FileRecord>> {
-                Self::file_in(&self.pool, id).await
+                let found = self
+                    .read(&self.pool, &file_by_id_sql(), id_binds(&[id]), rows::file)
+                    .await?;
+                Ok(rows::fold_tags(found).pop())
             }
 
             async fn files_of_owner(
@@ -450,7 +413,7 @@ macro_rules! file_repo_adapter {
                 change: FileChange,
                 now: Timestamp,
             ) -> RepoResult<Option<FileRecord>> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 // The update comes first: on PostgreSQL it locks the file's row, so two
                 // racing tag replacements run one after the other.
                 let done = sqlx::query(&Self::sql(q::UPDATE_FILE))
@@ -479,7 +442,7 @@ macro_rules! file_repo_adapter {
 
             /// A file a post uses is not deleted: `Conflict("file_in_use")`.
             async fn delete_file(&self, id: Id) -> RepoResult<bool> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 match Self::delete_file_in(&mut *tx, id).await? {
                     FileDeletion::Deleted => {
                         tx.commit().await.map_err(repo_error)?;
@@ -492,9 +455,8 @@ macro_rules! file_repo_adapter {
 
             async fn begin_upload(&self, id: Id, now: Timestamp) -> RepoResult<bool> {
                 self.transition(
-                    sqlx::query(&Self::sql(q::BEGIN_UPLOAD))
-                        .bind(now.millis())
-                        .bind(id.to_string()),
+                    q::BEGIN_UPLOAD,
+                    vec![Bind::Int(now.millis()), Bind::Text(id.to_string())],
                 )
                 .await
             }
@@ -507,10 +469,12 @@ macro_rules! file_repo_adapter {
                 now: Timestamp,
             ) -> RepoResult<()> {
                 self.transition(
-                    sqlx::query(&Self::sql(q::RECORD_PROGRESS))
-                        .bind(to_db("bytes_received", bytes_received)?)
-                        .bind(now.millis())
-                        .bind(id.to_string()),
+                    q::RECORD_PROGRESS,
+                    vec![
+                        Bind::Int(to_db("bytes_received", bytes_received)?),
+                        Bind::Int(now.millis()),
+                        Bind::Text(id.to_string()),
+                    ],
                 )
                 .await
                 .map(drop)
@@ -524,10 +488,12 @@ macro_rules! file_repo_adapter {
                 now: Timestamp,
             ) -> RepoResult<()> {
                 self.transition(
-                    sqlx::query(&Self::sql(q::PAUSE_UPLOAD))
-                        .bind(to_db("bytes_received", bytes_received)?)
-                        .bind(now.millis())
-                        .bind(id.to_string()),
+                    q::PAUSE_UPLOAD,
+                    vec![
+                        Bind::Int(to_db("bytes_received", bytes_received)?),
+                        Bind::Int(now.millis()),
+                        Bind::Text(id.to_string()),
+                    ],
                 )
                 .await
                 .map(drop)
@@ -547,16 +513,16 @@ macro_rules! file_repo_adapter {
                         result.status.as_str()
                     )));
                 }
-                let sql = Self::sql(q::COMPLETE_UPLOAD);
-                let update = sqlx::query(&sql)
-                    .bind(result.status.as_str())
-                    .bind(result.sha256)
-                    .bind(result.md5)
-                    .bind(result.width.map(i64::from))
-                    .bind(result.height.map(i64::from))
-                    .bind(now.millis())
-                    .bind(id.to_string());
-                self.update_and_read(id, update).await
+                let binds = vec![
+                    Bind::Text(result.status.as_str().to_owned()),
+                    Bind::Text(result.sha256),
+                    Bind::Text(result.md5),
+                    Bind::OptInt(result.width.map(i64::from)),
+                    Bind::OptInt(result.height.map(i64::from)),
+                    Bind::Int(now.millis()),
+                    Bind::Text(id.to_string()),
+                ];
+                self.update_and_read(id, q::COMPLETE_UPLOAD, binds).await
             }
 
             /// From any state: whether a file may still fail is the caller's decision.
@@ -566,13 +532,13 @@ macro_rules! file_repo_adapter {
                 failure: Failure,
                 now: Timestamp,
             ) -> RepoResult<Option<FileRecord>> {
-                let sql = Self::sql(q::FAIL_FILE);
-                let update = sqlx::query(&sql)
-                    .bind(failure.code.as_str())
-                    .bind(failure.detail)
-                    .bind(now.millis())
-                    .bind(id.to_string());
-                self.update_and_read(id, update).await
+                let binds = vec![
+                    Bind::Text(failure.code.as_str().to_owned()),
+                    Bind::Text(failure.detail),
+                    Bind::Int(now.millis()),
+                    Bind::Text(id.to_string()),
+                ];
+                self.update_and_read(id, q::FAIL_FILE, binds).await
             }
 
             async fn expire_upload(
@@ -581,14 +547,14 @@ macro_rules! file_repo_adapter {
                 failure: Failure,
                 now: Timestamp,
             ) -> RepoResult<Option<FileRecord>> {
-                let sql = Self::sql(q::EXPIRE_UPLOAD);
-                let update = sqlx::query(&sql)
-                    .bind(failure.code.as_str())
-                    .bind(failure.detail)
-                    .bind(now.millis())
-                    .bind(id.to_string())
-                    .bind(now.millis());
-                self.update_and_read(id, update).await
+                let binds = vec![
+                    Bind::Text(failure.code.as_str().to_owned()),
+                    Bind::Text(failure.detail),
+                    Bind::Int(now.millis()),
+                    Bind::Text(id.to_string()),
+                    Bind::Int(now.millis()),
+                ];
+                self.update_and_read(id, q::EXPIRE_UPLOAD, binds).await
             }
 
             async fn recover_stalled_upload(
@@ -599,11 +565,13 @@ macro_rules! file_repo_adapter {
                 now: Timestamp,
             ) -> RepoResult<bool> {
                 self.transition(
-                    sqlx::query(&Self::sql(q::RECOVER_STALLED_UPLOAD))
-                        .bind(to_db("bytes_received", bytes_received)?)
-                        .bind(now.millis())
-                        .bind(id.to_string())
-                        .bind(updated_before.millis()),
+                    q::RECOVER_STALLED_UPLOAD,
+                    vec![
+                        Bind::Int(to_db("bytes_received", bytes_received)?),
+                        Bind::Int(now.millis()),
+                        Bind::Text(id.to_string()),
+                        Bind::Int(updated_before.millis()),
+                    ],
                 )
                 .await
             }
@@ -640,7 +608,9 @@ macro_rules! file_repo_adapter {
             }
 
             async fn usage(&self, owner_id: Id) -> RepoResult<Usage> {
-                Self::usage_in(&self.pool, owner_id).await
+                let binds = vec![Bind::Text(owner_id.to_string())];
+                let found = self.read(&self.pool, q::FILE_USAGE, binds, usage).await?;
+                Ok(found.into_iter().next().unwrap_or_default())
             }
         }
     };

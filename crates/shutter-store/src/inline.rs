@@ -215,7 +215,8 @@ impl ToSql for Bind {
             Bind::Text(s) => ToSqlOutput::Borrowed(s.as_str().into()),
             Bind::OptText(Some(s)) => ToSqlOutput::Borrowed(s.as_str().into()),
             Bind::OptText(None) => ToSqlOutput::Owned(Value::Null),
-            Bind::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Bind::Int(n) | Bind::OptInt(Some(n)) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Bind::OptInt(None) => ToSqlOutput::Owned(Value::Null),
         })
     }
 }

@@ -22,6 +22,8 @@ use sqlx::{Postgres, Row, Sqlite};
 use crate::error::repo_error;
 use crate::queries as q;
 use crate::repo::{corrupt, parse_id, PgRepo, SqliteRepo};
+use crate::rows::{Bind, Columns};
+use crate::write::WriteTx;
 
 fn count_from_db(what: &str, n: i64) -> RepoResult<u32> {
     u32::try_from(n).map_err(|_| corrupt(what, &n.to_string()))
@@ -38,68 +40,65 @@ fn waited_ms(now: Timestamp, oldest_due: Option<i64>) -> u64 {
     })
 }
 
+/// A job from one row of `JOB_COLUMNS`.
+fn job(row: &dyn Columns) -> RepoResult<Job> {
+    let status = row.text("status")?;
+    let priority = row.int("priority")?;
+    Ok(Job {
+        id: parse_id(&row.text("id")?)?,
+        kind: row.text("kind")?,
+        payload: row.text("payload")?,
+        priority: i32::try_from(priority)
+            .map_err(|_| corrupt("job priority", &priority.to_string()))?,
+        status: JobStatus::parse(&status).ok_or_else(|| corrupt("job status", &status))?,
+        attempts: count_from_db("attempts", row.int("attempts")?)?,
+        max_attempts: count_from_db("max_attempts", row.int("max_attempts")?)?,
+        run_at: Timestamp::from_millis(row.int("run_at")?),
+        locked_by: row.opt_text("locked_by")?,
+        locked_until: row.opt_int("locked_until")?.map(Timestamp::from_millis),
+        last_error: row.opt_text("last_error")?,
+        created_at: Timestamp::from_millis(row.int("created_at")?),
+        updated_at: Timestamp::from_millis(row.int("updated_at")?),
+    })
+}
+
+/// What `INSERT_JOB` binds for `job`.
+fn job_binds(job: &NewJob) -> Vec<Bind> {
+    vec![
+        Bind::Text(job.id.to_string()),
+        Bind::Text(job.kind.clone()),
+        Bind::Text(job.payload.clone()),
+        Bind::Int(i64::from(job.priority)),
+        Bind::Int(i64::from(job.max_attempts)),
+        Bind::Int(job.run_at.millis()),
+        Bind::Int(job.created_at.millis()),
+        Bind::Int(job.created_at.millis()),
+    ]
+}
+
 macro_rules! job_queue_adapter {
     ($repo:ident, $db:ty) => {
         impl $repo {
             /// Adds `job`, queued, through `ex`: the pool, or a transaction of another
             /// adapter's method that must not commit without the job (transactional outbox).
-            pub(crate) async fn insert_job<'c, E>(ex: E, job: &NewJob) -> RepoResult<()>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
-                sqlx::query(&Self::sql(q::INSERT_JOB))
-                    .bind(job.id.to_string())
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(job.priority)
-                    .bind(i64::from(job.max_attempts))
-                    .bind(job.run_at.millis())
-                    .bind(job.created_at.millis())
-                    .bind(job.created_at.millis())
-                    .execute(ex)
-                    .await
-                    .map_err(repo_error)?;
+            pub(crate) async fn insert_job(
+                conn: &mut impl WriteTx,
+                job: &NewJob,
+            ) -> RepoResult<()> {
+                conn.execute(q::INSERT_JOB, job_binds(job)).await?;
                 Ok(())
             }
 
             fn job_from_row(row: &<$db as sqlx::Database>::Row) -> RepoResult<Job> {
-                let status: String = row.try_get("status").map_err(repo_error)?;
-                Ok(Job {
-                    id: parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?,
-                    kind: row.try_get("kind").map_err(repo_error)?,
-                    payload: row.try_get("payload").map_err(repo_error)?,
-                    priority: row.try_get("priority").map_err(repo_error)?,
-                    status: JobStatus::parse(&status)
-                        .ok_or_else(|| corrupt("job status", &status))?,
-                    attempts: count_from_db(
-                        "attempts",
-                        row.try_get("attempts").map_err(repo_error)?,
-                    )?,
-                    max_attempts: count_from_db(
-                        "max_attempts",
-                        row.try_get("max_attempts").map_err(repo_error)?,
-                    )?,
-                    run_at: Timestamp::from_millis(row.try_get("run_at").map_err(repo_error)?),
-                    locked_by: row.try_get("locked_by").map_err(repo_error)?,
-                    locked_until: row
-                        .try_get::<Option<i64>, _>("locked_until")
-                        .map_err(repo_error)?
-                        .map(Timestamp::from_millis),
-                    last_error: row.try_get("last_error").map_err(repo_error)?,
-                    created_at: Timestamp::from_millis(
-                        row.try_get("created_at").map_err(repo_error)?,
-                    ),
-                    updated_at: Timestamp::from_millis(
-                        row.try_get("updated_at").map_err(repo_error)?,
-                    ),
-                })
+                job(row)
             }
         }
 
         #[async_trait]
         impl JobQueue for $repo {
             async fn enqueue(&self, job: NewJob) -> RepoResult<()> {
-                Self::insert_job(&self.writer, &job).await
+                self.write_once(q::INSERT_JOB, job_binds(&job)).await?;
+                Ok(())
             }
 
             /// Jobs whose lease ran out on their last attempt are dead-lettered first (a
@@ -111,12 +110,8 @@ macro_rules! job_queue_adapter {
                 now: Timestamp,
                 lease_ms: i64,
             ) -> RepoResult<Option<Job>> {
-                sqlx::query(&Self::sql(q::DEAD_LETTER_LOST_LEASES))
-                    .bind(now.millis())
-                    .bind(now.millis())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
+                let binds = vec![Bind::Int(now.millis()), Bind::Int(now.millis())];
+                self.write_once(q::DEAD_LETTER_LOST_LEASES, binds).await?;
                 let sql = [
                     q::CLAIM_JOB_HEAD,
                     Self::CLAIM_LOCK,
@@ -124,16 +119,14 @@ macro_rules! job_queue_adapter {
                     q::JOB_COLUMNS,
                 ]
                 .concat();
-                let row = sqlx::query(&Self::sql(&sql))
-                    .bind(worker)
-                    .bind(now.millis().saturating_add(lease_ms))
-                    .bind(now.millis())
-                    .bind(now.millis())
-                    .bind(now.millis())
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
-                row.as_ref().map(Self::job_from_row).transpose()
+                let binds = vec![
+                    Bind::Text(worker.to_owned()),
+                    Bind::Int(now.millis().saturating_add(lease_ms)),
+                    Bind::Int(now.millis()),
+                    Bind::Int(now.millis()),
+                    Bind::Int(now.millis()),
+                ];
+                Ok(self.write_fetch(&sql, binds, job).await?.pop())
             }
 
             async fn extend_lease(
@@ -142,25 +135,21 @@ macro_rules! job_queue_adapter {
                 worker: &str,
                 until: Timestamp,
             ) -> RepoResult<bool> {
-                let done = sqlx::query(&Self::sql(q::EXTEND_JOB_LEASE))
-                    .bind(until.millis())
-                    .bind(id.to_string())
-                    .bind(worker)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(done.rows_affected() > 0)
+                let binds = vec![
+                    Bind::Int(until.millis()),
+                    Bind::Text(id.to_string()),
+                    Bind::Text(worker.to_owned()),
+                ];
+                Ok(self.write_once(q::EXTEND_JOB_LEASE, binds).await? > 0)
             }
 
             async fn complete(&self, id: Id, worker: &str, now: Timestamp) -> RepoResult<bool> {
-                let done = sqlx::query(&Self::sql(q::COMPLETE_JOB))
-                    .bind(now.millis())
-                    .bind(id.to_string())
-                    .bind(worker)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(done.rows_affected() > 0)
+                let binds = vec![
+                    Bind::Int(now.millis()),
+                    Bind::Text(id.to_string()),
+                    Bind::Text(worker.to_owned()),
+                ];
+                Ok(self.write_once(q::COMPLETE_JOB, binds).await? > 0)
             }
 
             /// The last error is recorded either way; a dead job keeps its `run_at`.
@@ -178,7 +167,7 @@ macro_rules! job_queue_adapter {
                     .bind(now.millis())
                     .bind(id.to_string())
                     .bind(worker)
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 let Some(row) = row else {
@@ -230,7 +219,10 @@ macro_rules! job_queue_adapter {
                 if let Some(id) = id {
                     query = query.bind(id.to_string());
                 }
-                let done = query.execute(&self.writer).await.map_err(repo_error)?;
+                let done = query
+                    .execute(&mut *self.write_conn().await?)
+                    .await
+                    .map_err(repo_error)?;
                 Ok(done.rows_affected())
             }
 
@@ -251,7 +243,7 @@ macro_rules! job_queue_adapter {
             async fn prune_done(&self, before: Timestamp) -> RepoResult<u64> {
                 let done = sqlx::query(&Self::sql(q::PRUNE_DONE_JOBS))
                     .bind(before.millis())
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected())
@@ -264,11 +256,11 @@ job_queue_adapter!(SqliteRepo, Sqlite);
 job_queue_adapter!(PgRepo, Postgres);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::DatabasePool;
 
-    fn job() -> NewJob {
+    pub(crate) fn job() -> NewJob {
         NewJob {
             id: Id::new(),
             kind: "process_file".into(),

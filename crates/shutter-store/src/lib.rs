@@ -25,6 +25,7 @@ mod relay;
 mod repo;
 mod rows;
 mod social;
+mod write;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -68,6 +69,8 @@ pub struct Database {
     sqlite_writer: Option<SqlitePool>,
     /// SQLite only: the hot reads, on the calling thread (see [`inline`]).
     sqlite_inline: Option<Arc<inline::InlineReader>>,
+    /// SQLite only: the turn to write and the hot writes on the calling thread (see [`write`]).
+    sqlite_writes: Option<write::InlineWriter>,
     /// PostgreSQL only: the read replica for reads that may lag (`database.read_url`).
     replica: Option<PgPool>,
 }
@@ -89,9 +92,15 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
     let max_connections = max_connections.max(1);
     let mut sqlite_writer = None;
     let mut sqlite_inline = None;
+    let mut sqlite_writes = None;
     let pool = if let Some(path) = sqlite_path(url) {
         let (pool, writer) = open_sqlite(url, path, max_connections).await?;
         sqlite_writer = Some(writer);
+        let conn = write::InlineConn::open(Path::new(path))
+            .with_context(|| format!("cannot open the SQLite database {path}"))?;
+        sqlite_writes = Some(write::InlineWriter::new(Arc::new(tokio::sync::Mutex::new(
+            Some(conn),
+        ))));
         sqlite_inline = Some(Arc::new(
             inline::InlineReader::open(Path::new(path))
                 .with_context(|| format!("cannot open the SQLite database {path}"))?,
@@ -110,6 +119,7 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Database> {
         pool,
         sqlite_writer,
         sqlite_inline,
+        sqlite_writes,
         replica: None,
     })
 }
@@ -287,7 +297,12 @@ async fn open_sqlite(
 impl Database {
     fn sqlite_repo(&self, pool: &SqlitePool) -> SqliteRepo {
         let writer = self.sqlite_writer.as_ref().unwrap_or(pool);
-        SqliteRepo::new(pool.clone(), writer.clone()).with_inline_reader(self.sqlite_inline.clone())
+        let repo = SqliteRepo::new(pool.clone(), writer.clone())
+            .with_inline_reader(self.sqlite_inline.clone());
+        match &self.sqlite_writes {
+            Some(writes) => repo.with_inline_writer(writes.clone()),
+            None => repo,
+        }
     }
 
     fn pg_repo(&self, pool: &PgPool) -> PgRepo {
@@ -407,6 +422,9 @@ impl Database {
         match &self.pool {
             DatabasePool::Sqlite(pool) => pool.close().await,
             DatabasePool::Postgres(pool) => pool.close().await,
+        }
+        if let Some(writes) = &self.sqlite_writes {
+            writes.close().await;
         }
         if let Some(writer) = &self.sqlite_writer {
             writer.close().await;

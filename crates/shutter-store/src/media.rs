@@ -34,7 +34,8 @@ use crate::files::{check_owner, from_db, to_db, IDS_PER_STATEMENT};
 use crate::queries as q;
 use crate::repo::bind_ids;
 use crate::repo::{corrupt, parse_id, PgRepo, SqliteRepo};
-use crate::rows::{self, Columns};
+use crate::rows::{self, id_binds, Bind, Columns};
+use crate::write::WriteTx;
 
 /// Content types a post's photos may have: the images that get processed. Stored content
 /// types are lowercased without parameters, so they compare exactly.
@@ -71,8 +72,23 @@ fn distinct_ids(ids: &[Id]) -> Vec<Id> {
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
-fn position_to_db(position: usize) -> RepoResult<i32> {
+/// One row of `ATTACHABLE_FILES`, by the file's id.
+fn attachable(row: &dyn Columns) -> RepoResult<(Id, Attachable)> {
+    Ok((
+        parse_id(&row.text("id")?)?,
+        Attachable {
+            owner_id: parse_id(&row.text("owner_id")?)?,
+            status: row.text("status")?,
+            content_type: row.text("content_type")?,
+            used: row.flag("used")?,
+        },
+    ))
+}
+
+/// A photo's position, for the `INTEGER` column.
+fn position_to_db(position: usize) -> RepoResult<i64> {
     i32::try_from(position)
+        .map(i64::from)
         .map_err(|_| RepoError::Other(anyhow::anyhow!("position {position} is too large")))
 }
 
@@ -157,7 +173,7 @@ macro_rules! media_repo_adapter {
             /// What the attached files are, locked until the transaction ends (see
             /// `q::ATTACHABLE_FILES`).
             async fn attachable_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 ids: &[Id],
             ) -> RepoResult<HashMap<Id, Attachable>> {
                 let mut found = HashMap::with_capacity(ids.len());
@@ -168,23 +184,7 @@ macro_rules! media_repo_adapter {
                         Self::FOR_UPDATE,
                     ]
                     .concat();
-                    let sql = Self::sql(&sql);
-                    let query = bind_ids(sqlx::query(&sql), chunk);
-                    let rows = query.fetch_all(&mut *conn).await.map_err(repo_error)?;
-                    for row in &rows {
-                        let id = parse_id(&row.try_get::<String, _>("id").map_err(repo_error)?)?;
-                        found.insert(
-                            id,
-                            Attachable {
-                                owner_id: parse_id(
-                                    &row.try_get::<String, _>("owner_id").map_err(repo_error)?,
-                                )?,
-                                status: row.try_get("status").map_err(repo_error)?,
-                                content_type: row.try_get("content_type").map_err(repo_error)?,
-                                used: row.try_get("used").map_err(repo_error)?,
-                            },
-                        );
-                    }
+                    found.extend(conn.fetch(&sql, id_binds(chunk), attachable).await?);
                 }
                 Ok(found)
             }
@@ -236,7 +236,7 @@ macro_rules! media_repo_adapter {
                         result.status.as_str()
                     )));
                 }
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(&Self::sql(q::COMPLETE_UPLOAD))
                     .bind(FileStatus::Processing.as_str())
                     .bind(result.sha256)
@@ -267,7 +267,7 @@ macro_rules! media_repo_adapter {
                 variants: Vec<VariantInfo>,
                 now: Timestamp,
             ) -> RepoResult<Option<FileRecord>> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 // The guarded update comes first: on PostgreSQL it locks the file's row, so a
                 // repeated job waits and then finds the file ready, changing nothing.
                 let done = sqlx::query(&Self::sql(q::COMPLETE_PROCESSING))
@@ -332,45 +332,42 @@ macro_rules! media_repo_adapter {
                     PostStatus::Pending
                 };
                 let post = NewPost { status, ..post };
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
-                // Serialised per author from here until commit, like `create_files`.
-                if !Self::lock_user_in(&mut *tx, author).await? {
+                let mut tx = self.begin_hot().await?;
+                // Serialised per author from here until commit, like `create_files`. A
+                // refusal below drops the transaction, which rolls it back.
+                if !Self::lock_user_in(&mut tx, author).await? {
                     return Err(RepoError::Conflict("missing_reference".to_owned()));
                 }
                 if !new_files.is_empty() {
                     if let Err(refusal) =
-                        Self::allowance_in(&mut *tx, author, &new_files, allowance).await?
+                        Self::allowance_in(&mut tx, author, &new_files, allowance).await?
                     {
-                        tx.rollback().await.map_err(repo_error)?;
                         return Ok(Err(PostMediaRefusal::Allowance(refusal)));
                     }
                 }
                 if !attach.is_empty() {
-                    let found = Self::attachable_in(&mut *tx, &attach).await?;
+                    let found = Self::attachable_in(&mut tx, &attach).await?;
                     if let Some(id) = first_unavailable(author, &attach, &found) {
-                        tx.rollback().await.map_err(repo_error)?;
                         return Ok(Err(PostMediaRefusal::FileUnavailable(id)));
                     }
                 }
-                Self::insert_post_in(&mut *tx, &post).await?;
-                let created = Self::insert_files_in(&mut *tx, author, &new_files).await?;
-                let link = Self::sql(q::INSERT_POST_MEDIA);
+                Self::insert_post_in(&mut tx, &post).await?;
+                let created = Self::insert_files_in(&mut tx, author, &new_files).await?;
                 let media = new_files.iter().map(|f| f.id).chain(attach.iter().copied());
                 for (position, file_id) in media.enumerate() {
-                    sqlx::query(&link)
-                        .bind(post.id.to_string())
-                        .bind(file_id.to_string())
-                        .bind(position_to_db(position)?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(repo_error)?;
+                    let binds = vec![
+                        Bind::Text(post.id.to_string()),
+                        Bind::Text(file_id.to_string()),
+                        Bind::Int(position_to_db(position)?),
+                    ];
+                    tx.execute(q::INSERT_POST_MEDIA, binds).await?;
                 }
-                let record = Self::post_in(&mut *tx, post.id, None)
+                let record = Self::post_in(&mut tx, post.id, None)
                     .await?
                     .ok_or_else(|| {
                         RepoError::Other(anyhow::anyhow!("post {} vanished while created", post.id))
                     })?;
-                tx.commit().await.map_err(repo_error)?;
+                Self::commit_hot(tx).await?;
                 Ok(Ok((record, created)))
             }
 
@@ -426,7 +423,7 @@ macro_rules! media_repo_adapter {
                 post_id: Id,
                 now: Timestamp,
             ) -> RepoResult<PublishOutcome> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 // The author first, then the post: the order in which deleting the author
                 // locks them.
                 let Some(author) = Self::lock_post_author_in(&mut *tx, post_id).await? else {
@@ -485,7 +482,7 @@ macro_rules! media_repo_adapter {
                     .bind(PostStatus::Failed.as_str())
                     .bind(now.millis())
                     .bind(post_id.to_string())
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 Ok(done.rows_affected() > 0)
@@ -494,7 +491,7 @@ macro_rules! media_repo_adapter {
             /// The post goes as `Repo::delete_post` deletes it (counters included), its
             /// photos' rows with it; the job names the photos in position order.
             async fn delete_post_with_media(&self, id: Id, now: Timestamp) -> RepoResult<bool> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 if Self::lock_post_author_in(&mut *tx, id).await?.is_none() {
                     return Ok(false);
                 }
@@ -530,7 +527,7 @@ macro_rules! media_repo_adapter {
                 id: Id,
                 now: Timestamp,
             ) -> RepoResult<FileDeletion> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let outcome = Self::delete_file_in(&mut *tx, id).await?;
                 if outcome != FileDeletion::Deleted {
                     return Ok(outcome);
@@ -543,7 +540,7 @@ macro_rules! media_repo_adapter {
             /// No job when the user had no files. The ids are read with the user locked: no
             /// file can be created for them after that (creation locks the user too).
             async fn delete_user_with_objects(&self, id: Id, now: Timestamp) -> RepoResult<bool> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 if !Self::lock_user_in(&mut *tx, id).await? {
                     return Ok(false);
                 }

@@ -26,6 +26,7 @@ use crate::error::repo_error;
 use crate::inline::{Inline, InlineReader};
 use crate::queries as q;
 use crate::rows::{self, Bind, Columns};
+use crate::write::{self, GatedConn, GatedTx, InlineTx, InlineWriter, PgTx, WriteTx};
 
 /// The [`Repo`], [`FileRepo`](shutter_app::ports::FileRepo),
 /// [`JobQueue`](shutter_app::ports::JobQueue) and [`MediaRepo`](shutter_app::ports::MediaRepo)
@@ -42,6 +43,9 @@ pub struct SqliteRepo {
     /// The hot reads, on the calling thread (see [`crate::inline`]); without it they go
     /// through `pool` like the others.
     pub(crate) inline: Option<Arc<InlineReader>>,
+    /// The turn to write, taken by every write of this process, and the hot writes on the
+    /// calling thread (see [`crate::write`]).
+    pub(crate) writes: InlineWriter,
 }
 
 impl SqliteRepo {
@@ -51,11 +55,17 @@ impl SqliteRepo {
             pool,
             writer,
             inline: None,
+            writes: InlineWriter::new(write::gate()),
         }
     }
 
     pub(crate) fn with_inline_reader(mut self, reader: Option<Arc<InlineReader>>) -> Self {
         self.inline = reader;
+        self
+    }
+
+    pub(crate) fn with_inline_writer(mut self, writes: InlineWriter) -> Self {
+        self.writes = writes;
         self
     }
 
@@ -86,8 +96,47 @@ impl SqliteRepo {
     /// another writer committed in between, whatever the busy timeout; an immediate one
     /// waits for the lock instead. Writers are thereby serialised, which is also what makes
     /// the read-then-write steps below race-free on SQLite.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+    ///
+    /// The transaction holds the turn to write (see [`crate::write`]) until it ends.
+    pub(crate) async fn begin_write(&self) -> RepoResult<GatedTx> {
+        let turn = self.writes.turn().await?;
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(repo_error)?;
+        Ok(GatedTx::new(tx, turn))
+    }
+
+    /// The writer connection for a statement on its own, holding the turn to write.
+    pub(crate) async fn write_conn(&self) -> RepoResult<GatedConn> {
+        let turn = self.writes.turn().await?;
+        let conn = self.writer.acquire().await.map_err(repo_error)?;
+        Ok(GatedConn::new(conn, turn))
+    }
+
+    /// A hot write transaction: on the calling thread (see [`crate::write`]).
+    pub(crate) async fn begin_hot(&self) -> RepoResult<InlineTx> {
+        self.writes.begin().await
+    }
+
+    pub(crate) async fn commit_hot(tx: InlineTx) -> RepoResult<()> {
+        tx.commit()
+    }
+
+    /// A hot write of one statement on its own; says how many rows it changed.
+    pub(crate) async fn write_once(&self, sql: &str, binds: Vec<Bind>) -> RepoResult<u64> {
+        self.writes.execute(sql, binds).await
+    }
+
+    /// A hot write of one statement on its own that returns rows (`RETURNING`).
+    pub(crate) async fn write_fetch<T>(
+        &self,
+        sql: &str,
+        binds: Vec<Bind>,
+        map: fn(&dyn Columns) -> RepoResult<T>,
+    ) -> RepoResult<Vec<T>> {
+        self.writes.fetch(sql, binds, map).await
     }
 
     /// No row locks in SQLite: the immediate transaction already excludes other writers.
@@ -153,8 +202,42 @@ impl PgRepo {
     }
 
     /// Statements run at READ COMMITTED; the few read-then-write steps lock what they read.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.writer.begin().await
+    pub(crate) async fn begin_write(&self) -> RepoResult<Transaction<'static, Postgres>> {
+        self.writer.begin().await.map_err(repo_error)
+    }
+
+    /// A connection for a statement on its own.
+    pub(crate) async fn write_conn(&self) -> RepoResult<sqlx::pool::PoolConnection<Postgres>> {
+        self.writer.acquire().await.map_err(repo_error)
+    }
+
+    /// The same transactions as [`Self::begin_write`], run through [`WriteTx`].
+    pub(crate) async fn begin_hot(&self) -> RepoResult<PgTx> {
+        Ok(PgTx(self.begin_write().await?))
+    }
+
+    pub(crate) async fn commit_hot(tx: PgTx) -> RepoResult<()> {
+        tx.commit().await
+    }
+
+    /// One statement on its own; says how many rows it changed.
+    pub(crate) async fn write_once(&self, sql: &str, binds: Vec<Bind>) -> RepoResult<u64> {
+        let sql = Self::sql(sql);
+        let done = bind_all(sqlx::query(&sql), binds)
+            .execute(&self.writer)
+            .await
+            .map_err(repo_error)?;
+        Ok(done.rows_affected())
+    }
+
+    /// One statement on its own that returns rows (`RETURNING`).
+    pub(crate) async fn write_fetch<T>(
+        &self,
+        sql: &str,
+        binds: Vec<Bind>,
+        map: fn(&dyn Columns) -> RepoResult<T>,
+    ) -> RepoResult<Vec<T>> {
+        Self::read_pooled(&self.writer, &Self::sql(sql), binds, map).await
     }
 
     /// `FOR UPDATE` conflicts with the `FOR KEY SHARE` lock that inserting a row referencing
@@ -209,6 +292,7 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     bind_all(query, page_binds(page))
 }
@@ -223,12 +307,14 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for bind in binds {
         query = match bind {
             Bind::Int(n) => query.bind(n),
             Bind::Text(s) => query.bind(s),
             Bind::OptText(s) => query.bind(s),
+            Bind::OptInt(n) => query.bind(n),
         };
     }
     query
@@ -307,35 +393,24 @@ macro_rules! repo_adapter {
                 row.as_ref().map(Self::user_from_row).transpose()
             }
 
-            pub(crate) async fn post_in<'c, E>(
-                ex: E,
+            /// The post as `viewer` sees it, read inside a write transaction.
+            pub(crate) async fn post_in(
+                conn: &mut impl WriteTx,
                 id: Id,
                 viewer: Option<Id>,
-            ) -> RepoResult<Option<PostRecord>>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
+            ) -> RepoResult<Option<PostRecord>> {
                 let sql = [q::POST_COLUMNS, q::WHERE_POST_ID].concat();
-                let row = sqlx::query(&Self::sql(&sql))
-                    .bind(viewer.map(|v| v.to_string()))
-                    .bind(id.to_string())
-                    .fetch_optional(ex)
-                    .await
-                    .map_err(repo_error)?;
-                row.as_ref().map(Self::post_from_row).transpose()
+                let binds = vec![
+                    Bind::OptText(viewer.map(|v| v.to_string())),
+                    Bind::Text(id.to_string()),
+                ];
+                Ok(conn.fetch(&sql, binds, rows::post).await?.pop())
             }
 
-            async fn comment_in<'c, E>(ex: E, id: Id) -> RepoResult<Option<Comment>>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
+            async fn comment_in(conn: &mut impl WriteTx, id: Id) -> RepoResult<Option<Comment>> {
                 let sql = [q::COMMENT_COLUMNS, q::WHERE_COMMENT_ID].concat();
-                let row = sqlx::query(&Self::sql(&sql))
-                    .bind(id.to_string())
-                    .fetch_optional(ex)
-                    .await
-                    .map_err(repo_error)?;
-                row.as_ref().map(Self::comment_from_row).transpose()
+                let binds = vec![Bind::Text(id.to_string())];
+                Ok(conn.fetch(&sql, binds, rows::comment).await?.pop())
             }
 
             /// Runs one `UPDATE users … WHERE id = ?` and reads the user back, in one
@@ -345,7 +420,7 @@ macro_rules! repo_adapter {
                 id: Id,
                 update: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             ) -> RepoResult<Option<User>> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let done = update.execute(&mut *tx).await.map_err(repo_error)?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
@@ -422,16 +497,15 @@ macro_rules! repo_adapter {
                 Ok(outcome)
             }
 
-            pub(crate) async fn lock_user_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                id: Id,
-            ) -> RepoResult<bool> {
-                let found = sqlx::query(&Self::sql(Self::LOCK_USER))
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(found.is_some())
+            pub(crate) async fn lock_user_in(conn: &mut impl WriteTx, id: Id) -> RepoResult<bool> {
+                let found = conn
+                    .fetch(
+                        Self::LOCK_USER,
+                        vec![Bind::Text(id.to_string())],
+                        |_| Ok(()),
+                    )
+                    .await?;
+                Ok(!found.is_empty())
             }
 
             /// The work of `delete_user` once the user is locked: the counters the user feeds
@@ -464,19 +538,18 @@ macro_rules! repo_adapter {
 
             /// Inserts the post; a published one counts in its author's `posts_count`.
             pub(crate) async fn insert_post_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 new: &NewPost,
             ) -> RepoResult<()> {
-                sqlx::query(&Self::sql(q::INSERT_POST))
-                    .bind(new.id.to_string())
-                    .bind(new.author_id.to_string())
-                    .bind(&new.caption)
-                    .bind(new.status.as_str())
-                    .bind(new.created_at.millis())
-                    .bind(new.created_at.millis())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(repo_error)?;
+                let binds = vec![
+                    Bind::Text(new.id.to_string()),
+                    Bind::Text(new.author_id.to_string()),
+                    Bind::Text(new.caption.clone()),
+                    Bind::Text(new.status.as_str().to_owned()),
+                    Bind::Int(new.created_at.millis()),
+                    Bind::Int(new.created_at.millis()),
+                ];
+                conn.execute(q::INSERT_POST, binds).await?;
                 if new.status == PostStatus::Published {
                     Self::bump_posts_count_in(&mut *conn, new.author_id, 1).await?;
                 }
@@ -484,16 +557,12 @@ macro_rules! repo_adapter {
             }
 
             pub(crate) async fn bump_posts_count_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 author_id: Id,
                 by: i64,
             ) -> RepoResult<()> {
-                sqlx::query(&Self::sql(q::BUMP_POSTS_COUNT))
-                    .bind(by)
-                    .bind(author_id.to_string())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(repo_error)?;
+                let binds = vec![Bind::Int(by), Bind::Text(author_id.to_string())];
+                conn.execute(q::BUMP_POSTS_COUNT, binds).await?;
                 Ok(())
             }
 
@@ -568,7 +637,7 @@ macro_rules! repo_adapter {
                     .bind(new.tier.as_str())
                     .bind(new.role.as_str())
                     .bind(new.created_at.millis())
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 // A new user's row holds nothing the insert did not say (the bio and counters
@@ -669,7 +738,7 @@ macro_rules! repo_adapter {
             }
 
             async fn delete_user(&self, id: Id) -> RepoResult<bool> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 if !Self::lock_user_in(&mut *tx, id).await? {
                     return Ok(false);
                 }
@@ -688,7 +757,7 @@ macro_rules! repo_adapter {
                     .bind(token.created_at.millis())
                     .bind(token.expires_at.millis())
                     .bind(false)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 Ok(())
@@ -699,7 +768,7 @@ macro_rules! repo_adapter {
                 token_hash: &str,
                 now: Timestamp,
             ) -> RepoResult<RefreshUse> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let outcome = Self::use_refresh_token_in(&mut *tx, token_hash, now).await?;
                 tx.commit().await.map_err(repo_error)?;
                 Ok(outcome)
@@ -715,7 +784,7 @@ macro_rules! repo_adapter {
                 successor: RefreshSuccessor,
                 now: Timestamp,
             ) -> RepoResult<RefreshUse> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let outcome = Self::use_refresh_token_in(&mut *tx, token_hash, now).await?;
                 if let RefreshUse::Fresh {
                     user_id, family_id, ..
@@ -756,7 +825,7 @@ macro_rules! repo_adapter {
                     let done = sqlx::query(&Self::sql(q::REVOKE_REFRESH_FAMILY))
                         .bind(true)
                         .bind(family_id.to_string())
-                        .execute(&self.writer)
+                        .execute(&mut *self.write_conn().await?)
                         .await
                         .map_err(repo_error)?;
                     if done.rows_affected() == 0 {
@@ -782,14 +851,12 @@ macro_rules! repo_adapter {
             // --- posts ---
 
             async fn create_post(&self, new: NewPost) -> RepoResult<PostRecord> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
-                Self::insert_post_in(&mut *tx, &new).await?;
-                let post = Self::post_in(&mut *tx, new.id, None)
-                    .await?
-                    .ok_or_else(|| {
-                        RepoError::Other(anyhow::anyhow!("post {} vanished while created", new.id))
-                    })?;
-                tx.commit().await.map_err(repo_error)?;
+                let mut tx = self.begin_hot().await?;
+                Self::insert_post_in(&mut tx, &new).await?;
+                let post = Self::post_in(&mut tx, new.id, None).await?.ok_or_else(|| {
+                    RepoError::Other(anyhow::anyhow!("post {} vanished while created", new.id))
+                })?;
+                Self::commit_hot(tx).await?;
                 Ok(post)
             }
 
@@ -814,7 +881,7 @@ macro_rules! repo_adapter {
                 caption: String,
                 now: Timestamp,
             ) -> RepoResult<Option<PostRecord>> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let updated = sqlx::query(&Self::sql(q::UPDATE_POST_CAPTION))
                     .bind(caption)
                     .bind(now.millis())
@@ -834,7 +901,7 @@ macro_rules! repo_adapter {
             /// The post's media links go with it, its media files stay (see
             /// `MediaRepo::delete_post_with_media` for deleting them too).
             async fn delete_post(&self, id: Id) -> RepoResult<bool> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 if Self::lock_post_author_in(&mut *tx, id).await?.is_none()
                     || !Self::delete_locked_post_in(&mut *tx, id).await?
                 {
@@ -881,36 +948,36 @@ macro_rules! repo_adapter {
             // --- comments ---
 
             async fn create_comment(&self, new: NewComment) -> RepoResult<Comment> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
-                sqlx::query(&Self::sql(q::INSERT_COMMENT))
-                    .bind(new.id.to_string())
-                    .bind(new.post_id.to_string())
-                    .bind(new.author_id.to_string())
-                    .bind(&new.text)
-                    .bind(new.created_at.millis())
-                    .bind(new.created_at.millis())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                sqlx::query(&Self::sql(q::BUMP_COMMENT_COUNT))
-                    .bind(1i64)
-                    .bind(new.post_id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                let comment = Self::comment_in(&mut *tx, new.id).await?.ok_or_else(|| {
+                let mut tx = self.begin_hot().await?;
+                let binds = vec![
+                    Bind::Text(new.id.to_string()),
+                    Bind::Text(new.post_id.to_string()),
+                    Bind::Text(new.author_id.to_string()),
+                    Bind::Text(new.text.clone()),
+                    Bind::Int(new.created_at.millis()),
+                    Bind::Int(new.created_at.millis()),
+                ];
+                tx.execute(q::INSERT_COMMENT, binds).await?;
+                let binds = vec![Bind::Int(1), Bind::Text(new.post_id.to_string())];
+                tx.execute(q::BUMP_COMMENT_COUNT, binds).await?;
+                let comment = Self::comment_in(&mut tx, new.id).await?.ok_or_else(|| {
                     RepoError::Other(anyhow::anyhow!("comment {} vanished while created", new.id))
                 })?;
-                tx.commit().await.map_err(repo_error)?;
+                Self::commit_hot(tx).await?;
                 Ok(comment)
             }
 
             async fn comment_by_id(&self, id: Id) -> RepoResult<Option<Comment>> {
-                Self::comment_in(&self.pool, id).await
+                let sql = [q::COMMENT_COLUMNS, q::WHERE_COMMENT_ID].concat();
+                let binds = vec![Bind::Text(id.to_string())];
+                Ok(self
+                    .read(&self.pool, &sql, binds, rows::comment)
+                    .await?
+                    .pop())
             }
 
             async fn delete_comment(&self, id: Id) -> RepoResult<bool> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 let deleted = sqlx::query(&Self::sql(q::DELETE_COMMENT))
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
@@ -981,7 +1048,7 @@ macro_rules! repo_adapter {
                 start: IdempotencyStart,
             ) -> RepoResult<IdempotencyBegin> {
                 let user_id = start.user_id.to_string();
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 // The record can vanish between the claim and the read (a concurrent abandon
                 // on PostgreSQL); then the claim is simply tried again.
                 for _ in 0..3 {
@@ -1040,7 +1107,7 @@ macro_rules! repo_adapter {
                     .bind(body)
                     .bind(user_id.to_string())
                     .bind(key)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 Ok(())
@@ -1050,7 +1117,7 @@ macro_rules! repo_adapter {
                 sqlx::query(&Self::sql(q::IDEMPOTENCY_ABANDON))
                     .bind(user_id.to_string())
                     .bind(key)
-                    .execute(&self.writer)
+                    .execute(&mut *self.write_conn().await?)
                     .await
                     .map_err(repo_error)?;
                 Ok(())

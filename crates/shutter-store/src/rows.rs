@@ -28,6 +28,7 @@ pub(crate) enum Bind {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
 }
 
 /// Each id as text, for a statement ending in [`crate::dialect::placeholder_list`].

@@ -26,7 +26,7 @@ use shutter_app::ports::{FanoutStep, RepoError, RepoResult, SocialRepo};
 use shutter_core::domain::PostStatus;
 use shutter_core::model::{PostRecord, UserSummary};
 use shutter_core::{Cursor, Id, Page, PageRequest, Timestamp};
-use sqlx::{Postgres, Row, Sqlite};
+use sqlx::Row;
 
 use crate::dialect::placeholder_list;
 use crate::error::repo_error;
@@ -35,6 +35,7 @@ use crate::queries as q;
 use crate::repo::bind_ids;
 use crate::repo::{bind_page, page_binds, parse_id, PgRepo, SqliteRepo};
 use crate::rows::Bind;
+use crate::write::WriteTx;
 
 /// How far before a post's `created_at` the last fan-out batch looks for new followers to
 /// catch up (`FANOUT_CATCH_UP`): follows are stamped by the clock of whichever process took
@@ -51,12 +52,12 @@ fn to_db(n: u64) -> i64 {
 }
 
 macro_rules! social_repo_adapter {
-    ($repo:ident, $db:ty) => {
+    ($repo:ident) => {
         impl $repo {
             /// Locks the two users of a follow in id order (see `LOCK_FOLLOWER` /
             /// `LOCK_FOLLOWEE`); `false` if either is absent.
             async fn lock_follow_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 follower: Id,
                 followee: Id,
             ) -> RepoResult<bool> {
@@ -68,18 +69,16 @@ macro_rules! social_repo_adapter {
                 let mut found = true;
                 for (id, lock) in parties {
                     let sql = [q::FOLLOW_PARTY, lock].concat();
-                    let row = sqlx::query(&Self::sql(&sql))
-                        .bind(id.to_string())
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(repo_error)?;
-                    found &= row.is_some();
+                    let rows = conn
+                        .fetch(&sql, vec![Bind::Text(id.to_string())], |_| Ok(()))
+                        .await?;
+                    found &= !rows.is_empty();
                 }
                 Ok(found)
             }
 
             async fn bump_follow_counters_in(
-                conn: &mut <$db as sqlx::Database>::Connection,
+                conn: &mut impl WriteTx,
                 follower: Id,
                 followee: Id,
                 by: i64,
@@ -88,12 +87,8 @@ macro_rules! social_repo_adapter {
                     (q::BUMP_FOLLOWING_COUNT, follower),
                     (q::BUMP_FOLLOWERS_COUNT, followee),
                 ] {
-                    sqlx::query(&Self::sql(statement))
-                        .bind(by)
-                        .bind(id.to_string())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(repo_error)?;
+                    let binds = vec![Bind::Int(by), Bind::Text(id.to_string())];
+                    conn.execute(statement, binds).await?;
                 }
                 Ok(())
             }
@@ -141,7 +136,7 @@ macro_rules! social_repo_adapter {
                 batch: u32,
                 threshold: u64,
             ) -> RepoResult<FanoutStep> {
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 // A post's author never changes, so it is read before the author is locked;
                 // the rest is read after, when no follow, unfollow, delete or publish of
                 // theirs can run.
@@ -255,32 +250,28 @@ macro_rules! social_repo_adapter {
                 if follower == followee {
                     return Err(RepoError::Conflict("self_follow".to_owned()));
                 }
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
-                if !Self::lock_follow_in(&mut *tx, follower, followee).await? {
+                let mut tx = self.begin_hot().await?;
+                if !Self::lock_follow_in(&mut tx, follower, followee).await? {
                     return Err(RepoError::Conflict("missing_reference".to_owned()));
                 }
-                let inserted = sqlx::query(&Self::sql(q::INSERT_FOLLOW))
-                    .bind(follower.to_string())
-                    .bind(followee.to_string())
-                    .bind(now.millis())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(repo_error)?
-                    .rows_affected()
-                    > 0;
+                let pair = || {
+                    vec![
+                        Bind::Text(follower.to_string()),
+                        Bind::Text(followee.to_string()),
+                    ]
+                };
+                let mut binds = pair();
+                binds.push(Bind::Int(now.millis()));
+                let inserted = tx.execute(q::INSERT_FOLLOW, binds).await? > 0;
                 if inserted {
-                    Self::bump_follow_counters_in(&mut *tx, follower, followee, 1).await?;
+                    Self::bump_follow_counters_in(&mut tx, follower, followee, 1).await?;
                     if backfill > 0 {
-                        sqlx::query(&Self::sql(q::BACKFILL_FEED))
-                            .bind(follower.to_string())
-                            .bind(followee.to_string())
-                            .bind(i64::from(backfill))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(repo_error)?;
+                        let mut binds = pair();
+                        binds.push(Bind::Int(i64::from(backfill)));
+                        tx.execute(q::BACKFILL_FEED, binds).await?;
                     }
                 }
-                tx.commit().await.map_err(repo_error)?;
+                Self::commit_hot(tx).await?;
                 Ok(inserted)
             }
 
@@ -288,28 +279,22 @@ macro_rules! social_repo_adapter {
                 if follower == followee {
                     return Ok(false);
                 }
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
-                if !Self::lock_follow_in(&mut *tx, follower, followee).await? {
+                let mut tx = self.begin_hot().await?;
+                if !Self::lock_follow_in(&mut tx, follower, followee).await? {
                     return Ok(false);
                 }
-                let deleted = sqlx::query(&Self::sql(q::DELETE_FOLLOW))
-                    .bind(follower.to_string())
-                    .bind(followee.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(repo_error)?
-                    .rows_affected()
-                    > 0;
+                let pair = || {
+                    vec![
+                        Bind::Text(follower.to_string()),
+                        Bind::Text(followee.to_string()),
+                    ]
+                };
+                let deleted = tx.execute(q::DELETE_FOLLOW, pair()).await? > 0;
                 if deleted {
-                    Self::bump_follow_counters_in(&mut *tx, follower, followee, -1).await?;
-                    sqlx::query(&Self::sql(q::UNFEED_AUTHOR))
-                        .bind(follower.to_string())
-                        .bind(followee.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(repo_error)?;
+                    Self::bump_follow_counters_in(&mut tx, follower, followee, -1).await?;
+                    tx.execute(q::UNFEED_AUTHOR, pair()).await?;
                 }
-                tx.commit().await.map_err(repo_error)?;
+                Self::commit_hot(tx).await?;
                 Ok(deleted)
             }
 
@@ -345,24 +330,17 @@ macro_rules! social_repo_adapter {
 
             /// One statement; a missing post or user is `Conflict("missing_reference")`.
             async fn like(&self, post: Id, user: Id, now: Timestamp) -> RepoResult<bool> {
-                let done = sqlx::query(&Self::sql(q::INSERT_LIKE))
-                    .bind(post.to_string())
-                    .bind(user.to_string())
-                    .bind(now.millis())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(done.rows_affected() > 0)
+                let binds = vec![
+                    Bind::Text(post.to_string()),
+                    Bind::Text(user.to_string()),
+                    Bind::Int(now.millis()),
+                ];
+                Ok(self.write_once(q::INSERT_LIKE, binds).await? > 0)
             }
 
             async fn unlike(&self, post: Id, user: Id) -> RepoResult<bool> {
-                let done = sqlx::query(&Self::sql(q::DELETE_LIKE))
-                    .bind(post.to_string())
-                    .bind(user.to_string())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(repo_error)?;
-                Ok(done.rows_affected() > 0)
+                let binds = vec![Bind::Text(post.to_string()), Bind::Text(user.to_string())];
+                Ok(self.write_once(q::DELETE_LIKE, binds).await? > 0)
             }
 
             async fn likers(&self, post: Id, page: PageRequest) -> RepoResult<Page<UserSummary>> {
@@ -385,7 +363,7 @@ macro_rules! social_repo_adapter {
                 if ids.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.begin_write().await.map_err(repo_error)?;
+                let mut tx = self.begin_write().await?;
                 for chunk in ids.chunks(IDS_PER_STATEMENT) {
                     let sql = [q::RECOUNT_LIKES, &placeholder_list(chunk.len())].concat();
                     let sql = Self::sql(&sql);
@@ -484,5 +462,5 @@ macro_rules! social_repo_adapter {
     };
 }
 
-social_repo_adapter!(SqliteRepo, Sqlite);
-social_repo_adapter!(PgRepo, Postgres);
+social_repo_adapter!(SqliteRepo);
+social_repo_adapter!(PgRepo);
