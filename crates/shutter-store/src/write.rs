@@ -246,6 +246,11 @@ impl InlineConn {
 
     /// Runs `statement` (`BEGIN IMMEDIATE`, or a write on its own), waiting asynchronously
     /// while another process holds SQLite's lock, up to [`WRITE_TURN_TIMEOUT`].
+    ///
+    /// SQLite queues nobody: a process that writes back to back leaves its lock free only
+    /// for the moments between two transactions. So a waiting writer tries again every
+    /// millisecond for [`EAGER_RETRIES`] (an idle lock is taken at once, and a busy process
+    /// cannot shut this one out), and only then backs off up to 50 ms.
     async fn when_unlocked<T>(
         turn: &mut OwnedMutexGuard<Option<InlineConn>>,
         mut statement: impl FnMut(&InlineConn) -> RepoResult<T>,
@@ -259,13 +264,18 @@ impl InlineConn {
                     if is_busy(&e) && started.elapsed() < WRITE_TURN_TIMEOUT =>
                 {
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(50));
+                    if started.elapsed() > EAGER_RETRIES {
+                        pause = (pause * 2).min(Duration::from_millis(50));
+                    }
                 }
                 other => return other,
             }
         }
     }
 }
+
+/// How long a writer shut out by another process retries every millisecond.
+const EAGER_RETRIES: Duration = Duration::from_millis(250);
 
 /// What `RepoError::Unavailable` holds when SQLite said busy or locked.
 fn is_busy(e: &anyhow::Error) -> bool {
