@@ -217,7 +217,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         json!(match &s3_server {
             None => "local (the data directory)".to_owned(),
             Some(s3) => format!(
-                "s3 (s3s-fs {} on 127.0.0.1, bucket {}, path-style)",
+                "s3 (s3s-fs {} as tools/s3s-fs-nodelay serves it, on 127.0.0.1, bucket {}, path-style)",
                 s3::S3S_FS_VERSION,
                 s3.endpoint.bucket
             ),

@@ -1,5 +1,6 @@
-//! `--storage s3`: a local S3 server for the run, `s3s-fs` (a real S3 API over a directory,
-//! checking SigV4 signatures), started on a free port with a fresh root directory, its one
+//! `--storage s3`: a local S3 server for the run, s3s-fs (a real S3 API over a directory,
+//! checking SigV4 signatures) as `tools/s3s-fs-nodelay` serves it (with `TCP_NODELAY`, as real
+//! S3 servers answer; `scripts/s3-server.sh install` installs it), started on a free port with a fresh root directory, its one
 //! bucket made by `mkdir` (s3s-fs maps buckets to directories). The server under test is
 //! pointed at it through `SHUTTER_STORAGE__*`.
 
@@ -14,7 +15,8 @@ use tokio::process::{Child, Command};
 pub const BUCKET: &str = "shutter-bench";
 const ACCESS_KEY: &str = "shutter-bench";
 const SECRET_KEY: &str = "shutter-bench-secret-key";
-/// The version the repository's scripts and CI install.
+/// The binary, and the s3s-fs version it serves (`tools/s3s-fs-nodelay`).
+const BINARY: &str = "s3s-fs-nodelay";
 pub const S3S_FS_VERSION: &str = "0.14.1";
 
 /// Where the S3 server is and how to sign for it.
@@ -48,22 +50,22 @@ pub struct S3Server {
     pub root: PathBuf,
 }
 
-/// `s3s-fs` on the `PATH`, else in `~/.cargo/bin`.
+/// [`BINARY`] on the `PATH`, else in `~/.cargo/bin`.
 fn binary() -> anyhow::Result<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|d| d.join("s3s-fs"))
+            .map(|d| d.join(BINARY))
             .find(|p| p.is_file())
     });
     let in_cargo = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .map(|d| d.join("bin").join("s3s-fs"))
+        .map(|d| d.join("bin").join(BINARY))
         .filter(|p| p.is_file());
     on_path.or(in_cargo).with_context(|| {
         format!(
-            "--storage s3 needs the s3s-fs binary (neither on the PATH nor in ~/.cargo/bin); \
-             install it with `cargo install s3s-fs --version {S3S_FS_VERSION} --locked --features binary`"
+            "--storage s3 needs the {BINARY} binary (neither on the PATH nor in ~/.cargo/bin); \
+             install it with `scripts/s3-server.sh install`"
         )
     })
 }

@@ -103,15 +103,16 @@ fn as_pairs(envs: &[(String, String)]) -> Vec<(&str, &str)> {
     envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-/// The `s3s-fs` binary: on `PATH` or in `~/.cargo/bin`.
+/// The S3 server `scripts/s3-server.sh` runs (s3s-fs, `tools/s3s-fs-nodelay`): on `PATH` or
+/// in `~/.cargo/bin`.
 fn s3s_fs_binary() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
-            .map(|dir| dir.join("s3s-fs"))
+            .map(|dir| dir.join("s3s-fs-nodelay"))
             .find(|p| p.is_file())
     });
     let in_cargo = std::env::var_os("HOME")
-        .map(|home| Path::new(&home).join(".cargo/bin/s3s-fs"))
+        .map(|home| Path::new(&home).join(".cargo/bin/s3s-fs-nodelay"))
         .filter(|p| p.is_file());
     on_path.or(in_cargo).expect(
         "s3s-fs is needed for the S3 outage test (`scripts/s3-server.sh install` installs it)",
