@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts a local S3 server (s3s-fs: a real S3 API over a directory, checking SigV4
 # signatures and expiry) for the tests and the benchmark, installing it first if missing.
-# It runs as tools/s3s-fs-nodelay: s3s-fs's storage and API with TCP_NODELAY on its
-# connections, as real S3 servers answer (the stock binary stalls ~40 ms per reused connection).
+# It runs as tools/s3s-fs-nodelay: s3s-fs's API and storage with TCP_NODELAY on its
+# connections, as real S3 servers answer, patched where the stock server was the bottleneck of
+# Shutter's S3 benchmarks (see its PATCHES.md).
 #
 #   eval "$(scripts/s3-server.sh start)"   # exports SHUTTER_TEST_S3_* and S3_SERVER_PID
 #   scripts/s3-server.sh stop              # stops the one started from this checkout

@@ -1,7 +1,7 @@
 //! `--storage s3`: a local S3 server for the run, s3s-fs (a real S3 API over a directory,
-//! checking SigV4 signatures) as `tools/s3s-fs-nodelay` serves it (with `TCP_NODELAY`, as real
-//! S3 servers answer; `scripts/s3-server.sh install` installs it), started on a free port with a fresh root directory, its one
-//! bucket made by `mkdir` (s3s-fs maps buckets to directories). The server under test is
+//! checking SigV4 signatures) as `tools/s3s-fs-nodelay` serves it (`scripts/s3-server.sh
+//! install` installs it), started on a free port with a fresh root directory, its one bucket
+//! made by `mkdir` (s3s-fs maps buckets to directories). The server under test is
 //! pointed at it through `SHUTTER_STORAGE__*`.
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! s3s-fs's server, with `TCP_NODELAY` on every accepted connection, over s3s-fs's storage
-//! patched to read and write objects a MiB at a time (`vendor/s3s-fs/PATCHES.md`).
+//! patched where it cost more than a real S3 service would (`vendor/s3s-fs/PATCHES.md`).
 //!
 //! The stock `s3s-fs` binary leaves Nagle's algorithm on. A streamed response body then waits
 //! for the client's delayed acknowledgement of the headers, so every request after the first
