@@ -26,7 +26,7 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OpenFlags, ToSql};
 use shutter_app::ports::{RepoError, RepoResult};
 
-use crate::rows::{Bind, Columns};
+use crate::rows::{Bind, Columns, NamedRow};
 
 /// Idle connections kept beyond this many are closed.
 const MAX_IDLE: usize = 16;
@@ -201,10 +201,11 @@ fn run<T>(
     map: impl Fn(&dyn Columns) -> RepoResult<T>,
 ) -> Result<Vec<T>, Stop> {
     let mut stmt = conn.prepare_cached(sql)?;
+    let names = NamedRow::names_of(&stmt);
     let mut rows = stmt.query(rusqlite::params_from_iter(binds))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(map(row)?);
+        out.push(map(&NamedRow::new(row, &names))?);
     }
     Ok(out)
 }

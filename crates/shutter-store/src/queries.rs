@@ -482,13 +482,17 @@ pub const RECOUNT_LIKES: &str = "UPDATE posts SET like_count = \
 /// head, the three branches — each completed by its cursor condition when there is one and by
 /// [`FEED_BRANCH_TAIL`], so each walks its own index in order and stops after the page —, and
 /// [`FEED_TAIL`]. `UNION` drops a post that is both an entry and pulled (its fan-out is under
-/// way); both carry the post's own `created_at`, so the rows are equal.
+/// way); both carry the post's own `created_at`, so the rows are equal. The page is cut from
+/// the merged keys before any post is read, so only its posts are looked up with their
+/// authors and likes.
 pub const FEED_HEAD: &str = " JOIN (";
-/// The reader's pushed entries (of published posts only, whatever happens to a post).
+/// The reader's pushed entries. Only published posts get entries (a fan-out and a follow's
+/// backfill take nothing else, and a published post only ever leaves by being deleted, with
+/// its entries), so the entries are read without their posts; [`FEED_TAIL`] still keeps
+/// published posts alone.
 pub const FEED_ENTRIES: &str =
     "SELECT id, created_at FROM (SELECT fe.post_id AS id, fe.created_at \
-     FROM feed_entries fe JOIN posts ep ON ep.id = fe.post_id \
-     WHERE fe.user_id = ? AND ep.status = 'published'";
+     FROM feed_entries fe WHERE fe.user_id = ?";
 pub const FEED_ENTRIES_BEFORE_CURSOR: &str = before_key!("fe.created_at", "fe.post_id");
 pub const FEED_ENTRIES_NEWEST_FIRST: &str =
     " ORDER BY fe.created_at DESC, fe.post_id DESC LIMIT ?) e UNION ";
@@ -502,7 +506,8 @@ pub const FEED_PULLED: &str = " UNION SELECT id, created_at FROM (SELECT p.id, p
      WHERE f.follower_id = ? AND p.status = 'published' AND NOT p.fanned_out";
 /// Closes [`FEED_OWN`]'s and [`FEED_PULLED`]'s subquery.
 pub const FEED_BRANCH_TAIL: &str = " ORDER BY p.created_at DESC, p.id DESC LIMIT ?) b";
-pub const FEED_TAIL: &str = ") k ON k.id = p.id ORDER BY p.created_at DESC, p.id DESC LIMIT ?";
+pub const FEED_TAIL: &str = " ORDER BY created_at DESC, id DESC LIMIT ?) k ON k.id = p.id \
+     WHERE p.status = 'published' ORDER BY p.created_at DESC, p.id DESC";
 
 /// Explore: [`POST_COLUMNS`], this, [`POSTS_BEFORE_CURSOR`] when there is a cursor, then
 /// [`POSTS_NEWEST_FIRST`] (the `posts_published_created` index).

@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::dialect::numbered_placeholders;
 use crate::error::repo_error;
 use crate::repo::bind_all;
-use crate::rows::{Bind, Columns};
+use crate::rows::{Bind, Columns, NamedRow};
 
 /// Prepared statements kept by the inline writer.
 const STATEMENT_CACHE: usize = 64;
@@ -234,12 +234,13 @@ impl InlineConn {
         map: fn(&dyn Columns) -> RepoResult<T>,
     ) -> RepoResult<Vec<T>> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(write_error)?;
+        let names = NamedRow::names_of(&stmt);
         let mut rows = stmt
             .query(rusqlite::params_from_iter(binds))
             .map_err(write_error)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(write_error)? {
-            out.push(map(row)?);
+            out.push(map(&NamedRow::new(row, &names))?);
         }
         Ok(out)
     }
