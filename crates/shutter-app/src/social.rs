@@ -201,13 +201,16 @@ impl Shutter {
         let mut after = None;
         loop {
             let started = std::time::Instant::now();
-            let step = self
-                .social
-                .fanout_batch(p.post_id, after, FANOUT_BATCH, threshold)
-                .await
-                .map_err(|e| JobError {
-                    message: format!("fan-out: {e}"),
-                })?;
+            let step = off_the_workers(self.social.fanout_batch(
+                p.post_id,
+                after,
+                FANOUT_BATCH,
+                threshold,
+            ))
+            .await
+            .map_err(|e| JobError {
+                message: format!("fan-out: {e}"),
+            })?;
             tracing::debug!(
                 post.id = %p.post_id,
                 step = ?step,
@@ -229,5 +232,19 @@ impl Shutter {
                 FanoutStep::Skipped => return Ok(()),
             }
         }
+    }
+}
+
+/// Runs `step` with this thread handed over to the runtime's blocking side, when the runtime
+/// has other workers to take its tasks: a fan-out step writes a thousand entries in one
+/// statement (on SQLite on the calling thread, about 15 ms), longer than a request's write
+/// may hold an async worker.
+async fn off_the_workers<F: std::future::Future>(step: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(step))
+        }
+        _ => step.await,
     }
 }

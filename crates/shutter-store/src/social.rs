@@ -136,37 +136,39 @@ macro_rules! social_repo_adapter {
                 batch: u32,
                 threshold: u64,
             ) -> RepoResult<FanoutStep> {
-                let mut tx = self.begin_write().await?;
+                // On SQLite a hot transaction: the inline writer on this thread, so the
+                // step's pages stay in one connection's cache between the requests' writes
+                // (the job runs it off the async workers, see `Shutter::fanout_post`).
+                let mut tx = self.begin_hot().await?;
+                let text = |id: Id| Bind::Text(id.to_string());
                 // A post's author never changes, so it is read before the author is locked;
                 // the rest is read after, when no follow, unfollow, delete or publish of
                 // theirs can run.
-                let Some(row) = sqlx::query(&Self::sql(q::POST_AUTHOR))
-                    .bind(post.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?
-                else {
+                let author = tx
+                    .fetch(q::POST_AUTHOR, vec![text(post)], |row| {
+                        row.text("author_id")
+                    })
+                    .await?;
+                let Some(author) = author.into_iter().next() else {
                     return Ok(FanoutStep::Skipped);
                 };
-                let author: String = row.try_get("author_id").map_err(repo_error)?;
                 let lock = [q::FOLLOW_PARTY, Self::FANOUT_AUTHOR_LOCK].concat();
-                sqlx::query(&Self::sql(&lock))
-                    .bind(&author)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?;
-                let Some(row) = sqlx::query(&Self::sql(q::FANOUT_POST))
-                    .bind(post.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(repo_error)?
+                tx.fetch(&lock, vec![Bind::Text(author.clone())], |_| Ok(()))
+                    .await?;
+                let found = tx
+                    .fetch(q::FANOUT_POST, vec![text(post)], |row| {
+                        Ok((
+                            row.text("status")?,
+                            row.flag("fanned_out")?,
+                            row.int("created_at")?,
+                            row.int("followers_count")?,
+                        ))
+                    })
+                    .await?;
+                let Some((status, fanned_out, created_at, followers)) = found.into_iter().next()
                 else {
                     return Ok(FanoutStep::Skipped);
                 };
-                let status: String = row.try_get("status").map_err(repo_error)?;
-                let fanned_out: bool = row.try_get("fanned_out").map_err(repo_error)?;
-                let created_at: i64 = row.try_get("created_at").map_err(repo_error)?;
-                let followers: i64 = row.try_get("followers_count").map_err(repo_error)?;
                 if status != PostStatus::Published.as_str()
                     || fanned_out
                     || followers >= to_db(threshold)
@@ -176,37 +178,31 @@ macro_rules! social_repo_adapter {
 
                 let batch = batch.max(1);
                 let mut sql = q::FANOUT_BATCH.to_owned();
-                if after.is_some() {
+                let mut binds = vec![Bind::Text(author.clone())];
+                if let Some(after) = after {
                     sql.push_str(q::FANOUT_AFTER);
+                    binds.push(text(after));
                 }
                 sql.push_str(q::FANOUT_BATCH_TAIL);
-                let sql = Self::sql(&sql);
-                let mut query = sqlx::query(&sql).bind(&author);
-                if let Some(after) = after {
-                    query = query.bind(after.to_string());
-                }
-                let ids: Vec<String> = query
-                    .bind(i64::from(batch))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(repo_error)?
-                    .iter()
-                    .map(|row| row.try_get("follower_id").map_err(repo_error))
-                    .collect::<RepoResult<_>>()?;
+                binds.push(Bind::Int(i64::from(batch)));
+                let ids = tx.fetch(&sql, binds, |row| row.text("follower_id")).await?;
 
+                let entry = |author: &str| {
+                    vec![
+                        text(post),
+                        Bind::Text(author.to_owned()),
+                        Bind::Int(created_at),
+                        Bind::Text(author.to_owned()),
+                    ]
+                };
                 let mut rows = 0;
                 if let Some(last) = ids.last() {
-                    rows += sqlx::query(&Self::sql(q::FANOUT_INSERT))
-                        .bind(post.to_string())
-                        .bind(&author)
-                        .bind(created_at)
-                        .bind(&author)
-                        .bind(after.map(|id| id.to_string()).unwrap_or_default())
-                        .bind(last)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(repo_error)?
-                        .rows_affected();
+                    let mut binds = entry(&author);
+                    binds.push(Bind::Text(
+                        after.map(|id| id.to_string()).unwrap_or_default(),
+                    ));
+                    binds.push(Bind::Text(last.clone()));
+                    rows += tx.execute(q::FANOUT_INSERT, binds).await?;
                 }
                 let step = match ids.last() {
                     Some(last) if ids.len() >= batch as usize => FanoutStep::More {
@@ -214,25 +210,14 @@ macro_rules! social_repo_adapter {
                         rows,
                     },
                     _ => {
-                        rows += sqlx::query(&Self::sql(q::FANOUT_CATCH_UP))
-                            .bind(post.to_string())
-                            .bind(&author)
-                            .bind(created_at)
-                            .bind(&author)
-                            .bind(created_at.saturating_sub(CATCH_UP_MARGIN_MS))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(repo_error)?
-                            .rows_affected();
-                        sqlx::query(&Self::sql(q::MARK_FANNED_OUT))
-                            .bind(post.to_string())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(repo_error)?;
+                        let mut binds = entry(&author);
+                        binds.push(Bind::Int(created_at.saturating_sub(CATCH_UP_MARGIN_MS)));
+                        rows += tx.execute(q::FANOUT_CATCH_UP, binds).await?;
+                        tx.execute(q::MARK_FANNED_OUT, vec![text(post)]).await?;
                         FanoutStep::Done { rows }
                     }
                 };
-                tx.commit().await.map_err(repo_error)?;
+                Self::commit_hot(tx).await?;
                 Ok(step)
             }
         }
