@@ -213,7 +213,7 @@ impl InlineConn {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", 67_108_864)?;
         // 32 MiB of pages: the hot writes touch the users', posts', files' and likes'
-        // indexes (sqlx's writer, which runs the fan-out, keeps 64 MiB).
+        // indexes, and a fan-out step the feed entries' (sqlx's writer keeps 64 MiB).
         conn.pragma_update(None, "cache_size", -32_768)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(InlineConn { conn })
