@@ -187,17 +187,19 @@ macro_rules! social_repo_adapter {
                 binds.push(Bind::Int(i64::from(batch)));
                 let ids = tx.fetch(&sql, binds, |row| row.text("follower_id")).await?;
 
-                let entry = |author: &str| {
+                // The binds every entry statement starts with: the post, its author, its
+                // time, the author whose followers get it.
+                let entry = || {
                     vec![
                         text(post),
-                        Bind::Text(author.to_owned()),
+                        Bind::Text(author.clone()),
                         Bind::Int(created_at),
-                        Bind::Text(author.to_owned()),
+                        Bind::Text(author.clone()),
                     ]
                 };
                 let mut rows = 0;
                 if let Some(last) = ids.last() {
-                    let mut binds = entry(&author);
+                    let mut binds = entry();
                     binds.push(Bind::Text(
                         after.map(|id| id.to_string()).unwrap_or_default(),
                     ));
@@ -210,7 +212,7 @@ macro_rules! social_repo_adapter {
                         rows,
                     },
                     _ => {
-                        let mut binds = entry(&author);
+                        let mut binds = entry();
                         binds.push(Bind::Int(created_at.saturating_sub(CATCH_UP_MARGIN_MS)));
                         rows += tx.execute(q::FANOUT_CATCH_UP, binds).await?;
                         tx.execute(q::MARK_FANNED_OUT, vec![text(post)]).await?;
