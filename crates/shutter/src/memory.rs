@@ -4,7 +4,9 @@
 //! a long-running server's resident memory crept up by some 30 MiB in a 10-minute soak with
 //! nothing live to show for it (a heap profile found no growing allocation but SQLite's
 //! bounded page caches). `malloc_trim(0)` gives every arena's free pages back; run every
-//! [`TRIM_EVERY`], it keeps the server's memory flat (BENCHMARKS.md, Soak).
+//! [`TRIM_EVERY`], it keeps the server's memory flat (BENCHMARKS.md, Soak). The binary has
+//! since put Rust's allocations on jemalloc (`main.rs`), which hands its own pages back; glibc
+//! still serves SQLite (its page caches) and the image codecs, and this still trims it.
 //!
 //! This is the one `unsafe` call in the workspace (its lint is `deny`, allowed here alone).
 
