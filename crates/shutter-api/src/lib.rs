@@ -22,9 +22,22 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use shutter_app::Shutter;
 
-/// What every handler can reach.
+/// What every handler can reach. One shared allocation: the router clones the state for
+/// every request (each middleware and each `State` extractor), and every clone of a field
+/// held in its own `Arc` was an atomic increment and decrement on a counter that both cores
+/// write (1.5 % of a profile's samples went to dropping the state's four).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct SharedState {
     pub app: Arc<Shutter>,
     pub metrics: PrometheusHandle,
     /// The generated OpenAPI document, completed once (see [`openapi`]).
@@ -37,12 +50,12 @@ pub struct AppState {
 pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
     let (v1, openapi) = v1_parts();
     let trusted_proxies = app.config().server.trusted_proxy_ranges().into();
-    let state = AppState {
+    let state = AppState(Arc::new(SharedState {
         app,
         metrics,
         openapi: Arc::new(openapi),
         trusted_proxies,
-    };
+    }));
     let v1 = v1.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::per_ip_rate_limit,

@@ -46,13 +46,25 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route, client_ip = %client.0);
     let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .scope(id.clone(), next.run(req).instrument(span))
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
+    // The line carries the span's fields itself, outside the span: the JSON formatter reads
+    // a span's fields back by parsing the text it stored them as, for every line it writes
+    // in it. Lines logged while the request runs keep the span.
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route = %route,
+        client_ip = %client.0,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request served"
+    );
     let labels = [
         ("method", method.to_string()),
         ("route", route),
@@ -60,13 +72,6 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request served"
-        );
-    });
     response
 }
 
