@@ -352,10 +352,13 @@ impl Shutter {
         if !errors.is_empty() {
             return Err(AppError::validation(errors));
         }
-        self.repo
+        let updated = self
+            .repo
             .update_profile(who.id(), display_name.flatten(), bio.flatten())
-            .await?
-            .ok_or_else(|| AppError::not_found("user"))
+            .await;
+        // The author's name is in every cached post of theirs (and comment previews).
+        self.posts_cache.clear();
+        updated?.ok_or_else(|| AppError::not_found("user"))
     }
 
     /// Deletes the caller's account and everything it owns. Password users confirm with the
@@ -379,9 +382,13 @@ impl Shutter {
                 ));
             }
         }
-        self.media
+        let deleted = self
+            .media
             .delete_user_with_objects(who.id(), self.clock.now())
-            .await?;
+            .await;
+        // Its posts go, and its comments and likes on others' posts change their counts.
+        self.posts_cache.clear();
+        deleted?;
         self.uploads.content.invalidate();
         self.wake_workers();
         tracing::info!(user.id = %who.id(), "account deleted");

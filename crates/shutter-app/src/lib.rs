@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod backoff;
+mod cache;
 pub mod crash;
 pub mod error;
 pub mod events;
@@ -60,6 +61,9 @@ pub struct Deps {
     pub optional: Vec<(&'static str, Arc<dyn OptionalBackend>)>,
     /// One writer per upload across nodes (PostgreSQL); `None` with one node (SQLite).
     pub writer_locks: Option<Arc<dyn WriterLocks>>,
+    /// Whether this process makes every change to the database (SQLite, which one node
+    /// alone uses): then published posts are cached in process (see `cache.rs`).
+    pub one_node: bool,
 }
 
 /// How long readiness waits for an optional backend.
@@ -84,6 +88,8 @@ pub struct Shutter {
     jobs: Arc<dyn JobQueue>,
     social: Arc<dyn SocialRepo>,
     likes: social::LikeBuffer,
+    /// Published posts as every viewer sees them alike (on one node only).
+    posts_cache: cache::PostCache,
     blobs: Arc<dyn BlobStore>,
     events: Arc<dyn EventBus>,
     event_streams: events::StreamSlots,
@@ -126,6 +132,7 @@ impl Shutter {
             jobs: deps.jobs,
             social: deps.social,
             likes: social::LikeBuffer::default(),
+            posts_cache: cache::PostCache::new(deps.one_node),
             blobs: deps.blobs,
             job_signal: tokio::sync::Notify::new(),
             cpu: tokio::sync::Semaphore::new(

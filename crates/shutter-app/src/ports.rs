@@ -174,6 +174,9 @@ pub trait Repo: Send + Sync + 'static {
     async fn create_post(&self, new: NewPost) -> RepoResult<PostRecord>;
     /// The post with `liked_by_me` computed for `viewer`, whatever its status.
     async fn post_by_id(&self, id: Id, viewer: Option<Id>) -> RepoResult<Option<PostRecord>>;
+    /// The published posts among `ids`, in no particular order, without a viewer
+    /// (`liked_by_me` false); the others are left out.
+    async fn published_posts(&self, ids: &[Id]) -> RepoResult<Vec<PostRecord>>;
     /// Sets the caption and `updated_at`; the updated post, or `None` if absent.
     async fn update_post_caption(
         &self,
@@ -949,6 +952,21 @@ pub enum FanoutStep {
     Skipped,
 }
 
+/// A post of a home feed page before the post itself is read: its key and whether the
+/// reader likes it (see [`SocialRepo::feed_keys`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedKey {
+    pub id: Id,
+    pub created_at: Timestamp,
+    pub liked_by_me: bool,
+}
+
+impl FeedKey {
+    pub fn cursor(&self) -> shutter_core::Cursor {
+        shutter_core::Cursor::new(self.created_at, self.id)
+    }
+}
+
 /// Follows, likes and feeds.
 ///
 /// The home feed is hybrid: a post is *pushed* (copied into `feed_entries` of each follower)
@@ -1004,6 +1022,11 @@ pub trait SocialRepo: Send + Sync + 'static {
         user: Id,
         page: PageRequest,
     ) -> RepoResult<Page<shutter_core::model::PostRecord>>;
+    /// The same page as [`Self::feed`], as keys with the reader's likes: for a reader that
+    /// holds the posts themselves (the cache of published posts).
+    async fn feed_keys(&self, user: Id, page: PageRequest) -> RepoResult<Page<FeedKey>>;
+    /// Which of `posts` the user likes, in no particular order.
+    async fn liked_among(&self, user: Id, posts: &[Id]) -> RepoResult<Vec<Id>>;
     /// Recent published posts of everyone, newest first.
     async fn explore(
         &self,

@@ -11,6 +11,22 @@ use crate::accounts::Principal;
 use crate::ports::{NewComment, NewPost, PostMedia, PostMediaRefusal};
 use crate::{AppError, AppResult, Shutter};
 
+/// A post about to be assembled, and whether it has photos when the cache knows.
+pub(crate) struct Known {
+    pub record: PostRecord,
+    pub has_media: Option<bool>,
+}
+
+impl Known {
+    /// A post just read from the database.
+    pub fn fresh(record: PostRecord) -> Self {
+        Known {
+            record,
+            has_media: None,
+        }
+    }
+}
+
 /// How many of a post's newest comments come with it.
 pub const COMMENTS_PREVIEW: u32 = 3;
 
@@ -158,8 +174,26 @@ impl Shutter {
     }
 
     pub async fn post(&self, id: Id, viewer: Option<&Principal>) -> AppResult<PostView> {
-        let post = self.visible_post(id, viewer).await?;
-        let mut views = self.with_previews(vec![post]).await?;
+        let epoch = self.posts_cache.epoch();
+        let post = match self.posts_cache.get(id) {
+            // Published, so visible to anyone.
+            Some(cached) => {
+                let mut record = cached.record.clone();
+                if let Some(viewer) = viewer {
+                    record.liked_by_me = !self
+                        .social
+                        .liked_among(viewer.id(), &[id])
+                        .await?
+                        .is_empty();
+                }
+                Known {
+                    record,
+                    has_media: Some(cached.has_media),
+                }
+            }
+            None => Known::fresh(self.visible_post(id, viewer).await?),
+        };
+        let mut views = self.assemble(vec![post], epoch).await?;
         views.pop().ok_or_else(|| AppError::not_found("post"))
     }
 
@@ -178,11 +212,12 @@ impl Shutter {
         let now = self.clock.now().max(shutter_core::Timestamp::from_millis(
             post.updated_at.millis() + 1,
         ));
-        let post = self
+        let updated = self
             .repo
             .update_post_caption(id, caption.into_string(), now)
-            .await?
-            .ok_or_else(|| AppError::not_found("post"))?;
+            .await;
+        self.posts_cache.forget(id);
+        let post = updated?.ok_or_else(|| AppError::not_found("post"))?;
         self.post(post.id, Some(who)).await
     }
 
@@ -198,9 +233,12 @@ impl Shutter {
                 "only the author or an admin may delete a post",
             ));
         }
-        self.media
+        let deleted = self
+            .media
             .delete_post_with_media(id, self.clock.now())
-            .await?;
+            .await;
+        self.posts_cache.forget(id);
+        deleted?;
         self.uploads.content.invalidate();
         self.wake_workers();
         tracing::info!(post.id = %id, user.id = %who.id(), "post deleted");
@@ -216,21 +254,45 @@ impl Shutter {
     ) -> AppResult<Page<PostView>> {
         self.user(author).await?;
         let own = viewer_id(viewer) == Some(author);
+        let epoch = self.posts_cache.epoch();
         let page = self
             .repo
             .posts_by_author(author, own, viewer_id(viewer), page)
             .await?;
-        let next_cursor = page.next_cursor;
-        let items = self.with_previews(page.items).await?;
+        self.views(page, epoch).await
+    }
+
+    /// A page of posts read from the database after `epoch` was taken, assembled.
+    pub(crate) async fn views(
+        &self,
+        posts: Page<PostRecord>,
+        epoch: Option<u64>,
+    ) -> AppResult<Page<PostView>> {
+        let next_cursor = posts.next_cursor;
+        let posts = posts
+            .items
+            .into_iter()
+            .map(|record| Known {
+                has_media: self.posts_cache.get(record.id).map(|c| c.has_media),
+                record,
+            })
+            .collect();
+        let items = self.assemble(posts, epoch).await?;
         Ok(Page { items, next_cursor })
     }
 
-    /// Attaches each post's photos and newest comments, with one query each for the page.
-    pub(crate) async fn with_previews(&self, posts: Vec<PostRecord>) -> AppResult<Vec<PostView>> {
+    /// Attaches each post's photos and newest comments, with one query each for the page;
+    /// posts known to have no photos skip the first. Posts read from the database after
+    /// `epoch` was taken (those without `has_media`) go into the cache.
+    pub(crate) async fn assemble(
+        &self,
+        posts: Vec<Known>,
+        epoch: Option<u64>,
+    ) -> AppResult<Vec<PostView>> {
         let ids: Vec<Id> = posts
             .iter()
-            .filter(|p| p.comment_count > 0)
-            .map(|p| p.id)
+            .filter(|p| p.record.comment_count > 0)
+            .map(|p| p.record.id)
             .collect();
         let mut by_post: HashMap<Id, Vec<Comment>> = HashMap::new();
         if !ids.is_empty() {
@@ -238,24 +300,37 @@ impl Shutter {
                 by_post.entry(c.post_id).or_default().push(c);
             }
         }
-        let all_ids: Vec<Id> = posts.iter().map(|p| p.id).collect();
+        let with_media: Vec<Id> = posts
+            .iter()
+            .filter(|p| p.has_media != Some(false))
+            .map(|p| p.record.id)
+            .collect();
         let mut media: HashMap<Id, Vec<MediaView>> = HashMap::new();
-        if !all_ids.is_empty() {
-            for m in self.media.media_of_posts(&all_ids).await? {
+        if !with_media.is_empty() {
+            for m in self.media.media_of_posts(&with_media).await? {
                 media.entry(m.post_id).or_default().push(self.media_view(m));
             }
         }
         Ok(posts
             .into_iter()
-            .map(|post| {
-                let comments_preview = by_post.remove(&post.id).unwrap_or_default();
-                let media = media.remove(&post.id).unwrap_or_default();
-                PostView {
-                    post,
-                    media,
-                    comments_preview,
-                }
-            })
+            .map(
+                |Known {
+                     record: post,
+                     has_media,
+                 }| {
+                    let comments_preview = by_post.remove(&post.id).unwrap_or_default();
+                    let media = media.remove(&post.id).unwrap_or_default();
+                    if let (Some(epoch), None) = (epoch, has_media) {
+                        self.posts_cache
+                            .insert(epoch, post.clone(), !media.is_empty());
+                    }
+                    PostView {
+                        post,
+                        media,
+                        comments_preview,
+                    }
+                },
+            )
             .collect())
     }
 
@@ -294,7 +369,7 @@ impl Shutter {
     ) -> AppResult<Comment> {
         let text = CommentText::parse("text", text)?;
         self.visible_post(post_id, Some(who)).await?;
-        let comment = self
+        let created = self
             .repo
             .create_comment(NewComment {
                 id: Id::new(),
@@ -303,12 +378,13 @@ impl Shutter {
                 text: text.into_string(),
                 created_at: self.clock.now(),
             })
-            .await
-            .map_err(|e| match e {
-                // The post was deleted between the check and the insert.
-                crate::ports::RepoError::Conflict(_) => AppError::not_found("post"),
-                other => other.into(),
-            })?;
+            .await;
+        self.posts_cache.forget(post_id);
+        let comment = created.map_err(|e| match e {
+            // The post was deleted between the check and the insert.
+            crate::ports::RepoError::Conflict(_) => AppError::not_found("post"),
+            other => other.into(),
+        })?;
         Ok(comment)
     }
 
@@ -338,7 +414,9 @@ impl Shutter {
                 ));
             }
         }
-        self.repo.delete_comment(id).await?;
+        let deleted = self.repo.delete_comment(id).await;
+        self.posts_cache.forget(comment.post_id);
+        deleted?;
         Ok(())
     }
 }

@@ -3,17 +3,17 @@
 //! queues its requests on that post's row. Published posts are pushed into followers' feeds
 //! by `fanout_post` jobs; see `SocialRepo` for how a feed page is merged.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
-use shutter_core::model::UserSummary;
+use shutter_core::model::{PostRecord, UserSummary};
 use shutter_core::{Id, Page, PageRequest};
 
 use crate::accounts::Principal;
 use crate::jobs::JobError;
-use crate::ports::{job_kinds, FanoutStep, NewJob, RepoError};
-use crate::posts::PostView;
+use crate::ports::{job_kinds, FanoutStep, NewJob, RepoError, RepoResult};
+use crate::posts::{Known, PostView};
 use crate::{AppError, AppResult, Shutter};
 
 /// How often buffered like counts are brought up to date.
@@ -124,7 +124,11 @@ impl Shutter {
             return Ok(());
         }
         for chunk in posts.chunks(500) {
-            if let Err(e) = self.social.recount_likes(chunk).await {
+            let recounted = self.social.recount_likes(chunk).await;
+            for post in chunk {
+                self.posts_cache.forget(*post);
+            }
+            if let Err(e) = recounted {
                 // Keep them for the next flush.
                 if let Ok(mut dirty) = self.likes.dirty.lock() {
                     dirty.extend(chunk.iter().copied());
@@ -138,21 +142,86 @@ impl Shutter {
     /// The home feed. If it cannot be built, the explore page stands in (and says so) rather
     /// than the request failing.
     pub async fn feed(&self, who: &Principal, page: PageRequest) -> AppResult<FeedPage> {
-        match self.social.feed(who.id(), page).await {
-            Ok(posts) => Ok(FeedPage {
-                page: self.views(posts).await?,
-                fallback: false,
-            }),
+        let epoch = self.posts_cache.epoch();
+        let home = match epoch {
+            Some(_) => self.home_from_cache(who.id(), page).await,
+            None => self
+                .social
+                .feed(who.id(), page)
+                .await
+                .map(|posts| posts.map(Known::fresh)),
+        };
+        match home {
+            Ok(posts) => {
+                let next_cursor = posts.next_cursor;
+                let items = self.assemble(posts.items, epoch).await?;
+                Ok(FeedPage {
+                    page: Page { items, next_cursor },
+                    fallback: false,
+                })
+            }
             Err(e) => {
                 tracing::warn!(user.id = %who.id(), error = %e, "home feed unavailable; serving explore");
                 metrics::counter!("feed_fallbacks_total").increment(1);
+                let epoch = self.posts_cache.epoch();
                 let posts = self.social.explore(Some(who.id()), page).await?;
                 Ok(FeedPage {
-                    page: self.views(posts).await?,
+                    page: self.views(posts, epoch).await?,
                     fallback: true,
                 })
             }
         }
+    }
+
+    /// A home feed page from its keys, its posts from the cache and those it lacks read in
+    /// one statement; a post deleted between the two reads is left out.
+    async fn home_from_cache(&self, user: Id, page: PageRequest) -> RepoResult<Page<Known>> {
+        let keys = self.social.feed_keys(user, page).await?;
+        let mut cached: Vec<Option<Known>> = keys
+            .items
+            .iter()
+            .map(|key| {
+                self.posts_cache.get(key.id).map(|post| Known {
+                    record: post.record.clone(),
+                    has_media: Some(post.has_media),
+                })
+            })
+            .collect();
+        let missing: Vec<Id> = keys
+            .items
+            .iter()
+            .zip(&cached)
+            .filter(|(_, post)| post.is_none())
+            .map(|(key, _)| key.id)
+            .collect();
+        if !missing.is_empty() {
+            let mut read: HashMap<Id, PostRecord> = self
+                .repo
+                .published_posts(&missing)
+                .await?
+                .into_iter()
+                .map(|post| (post.id, post))
+                .collect();
+            for (key, post) in keys.items.iter().zip(cached.iter_mut()) {
+                if post.is_none() {
+                    *post = read.remove(&key.id).map(Known::fresh);
+                }
+            }
+        }
+        let items = keys
+            .items
+            .iter()
+            .zip(cached)
+            .filter_map(|(key, post)| {
+                let mut post = post?;
+                post.record.liked_by_me = key.liked_by_me;
+                Some(post)
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_cursor: keys.next_cursor,
+        })
     }
 
     pub async fn explore(
@@ -160,17 +229,9 @@ impl Shutter {
         viewer: Option<&Principal>,
         page: PageRequest,
     ) -> AppResult<Page<PostView>> {
+        let epoch = self.posts_cache.epoch();
         let posts = self.social.explore(viewer.map(Principal::id), page).await?;
-        self.views(posts).await
-    }
-
-    async fn views(
-        &self,
-        posts: Page<shutter_core::model::PostRecord>,
-    ) -> AppResult<Page<PostView>> {
-        let next_cursor = posts.next_cursor;
-        let items = self.with_previews(posts.items).await?;
-        Ok(Page { items, next_cursor })
+        self.views(posts, epoch).await
     }
 
     /// Enqueues the fan-out of a post that was just published.

@@ -354,6 +354,12 @@ impl Database {
         }
     }
 
+    /// Whether one node alone uses this database (SQLite), so that its process makes every
+    /// change to it.
+    pub fn one_node(&self) -> bool {
+        matches!(self.pool, DatabasePool::Sqlite(_))
+    }
+
     /// Locks that keep one writer per upload across the nodes sharing this database
     /// (PostgreSQL advisory locks); none on SQLite, which one node alone uses.
     pub fn writer_locks(&self) -> Option<Arc<dyn shutter_app::ports::WriterLocks>> {

@@ -509,6 +509,23 @@ pub const FEED_BRANCH_TAIL: &str = " ORDER BY p.created_at DESC, p.id DESC LIMIT
 pub const FEED_TAIL: &str = " ORDER BY created_at DESC, id DESC LIMIT ?) k ON k.id = p.id \
      WHERE p.status = 'published' ORDER BY p.created_at DESC, p.id DESC";
 
+/// A home feed page's keys alone, with the reader's like of each: this head, the same three
+/// branches as the full page (from [`FEED_ENTRIES`]), then [`FEED_KEYS_TAIL`]. For a reader
+/// whose posts are read from the cache of published posts (`shutter_app::cache`); the binds
+/// are the full page's.
+pub const FEED_KEYS_HEAD: &str = "SELECT k.id, k.created_at, \
+     EXISTS (SELECT 1 FROM likes l WHERE l.post_id = k.id AND l.user_id = ?) AS liked_by_me \
+     FROM (";
+pub const FEED_KEYS_TAIL: &str =
+    " ORDER BY created_at DESC, id DESC LIMIT ?) k ORDER BY k.created_at DESC, k.id DESC";
+
+/// Published posts by id: [`POST_COLUMNS`] (no viewer: `liked_by_me` is false), this, then a
+/// [`crate::dialect::placeholder_list`].
+pub const PUBLISHED_AMONG: &str = " WHERE p.status = 'published' AND p.id IN ";
+
+/// Which of the posts in the [`crate::dialect::placeholder_list`] after this the user likes.
+pub const LIKED_AMONG: &str = "SELECT post_id FROM likes WHERE user_id = ? AND post_id IN ";
+
 /// Explore: [`POST_COLUMNS`], this, [`POSTS_BEFORE_CURSOR`] when there is a cursor, then
 /// [`POSTS_NEWEST_FIRST`] (the `posts_published_created` index).
 pub const WHERE_PUBLISHED: &str = " WHERE p.status = 'published'";

@@ -874,6 +874,21 @@ macro_rules! repo_adapter {
                 Ok(found.into_iter().next())
             }
 
+            async fn published_posts(&self, ids: &[Id]) -> RepoResult<Vec<PostRecord>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = [
+                    q::POST_COLUMNS,
+                    q::PUBLISHED_AMONG,
+                    &placeholder_list(ids.len()),
+                ]
+                .concat();
+                let mut binds = vec![Bind::OptText(None)];
+                binds.extend(rows::id_binds(ids));
+                self.read(&self.pool, &sql, binds, rows::post).await
+            }
+
             /// Only the author may edit a caption, so `liked_by_me` is the author's.
             async fn update_post_caption(
                 &self,

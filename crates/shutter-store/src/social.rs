@@ -22,7 +22,7 @@
 //! batch (`FANOUT_CATCH_UP`). SQLite runs writers one at a time and needs no row locks.
 
 use async_trait::async_trait;
-use shutter_app::ports::{FanoutStep, RepoError, RepoResult, SocialRepo};
+use shutter_app::ports::{FanoutStep, FeedKey, RepoError, RepoResult, SocialRepo};
 use shutter_core::domain::PostStatus;
 use shutter_core::model::{PostRecord, UserSummary};
 use shutter_core::{Cursor, Id, Page, PageRequest, Timestamp};
@@ -34,7 +34,7 @@ use crate::files::IDS_PER_STATEMENT;
 use crate::queries as q;
 use crate::repo::bind_ids;
 use crate::repo::{bind_page, page_binds, parse_id, PgRepo, SqliteRepo};
-use crate::rows::Bind;
+use crate::rows::{Bind, Columns};
 use crate::write::WriteTx;
 
 /// How far before a post's `created_at` the last fan-out batch looks for new followers to
@@ -75,6 +75,19 @@ macro_rules! social_repo_adapter {
                     found &= !rows.is_empty();
                 }
                 Ok(found)
+            }
+
+            /// A feed statement's binds: the reader as the viewer of the likes, then each
+            /// branch's reader, cursor and page size, then the page size of the merge.
+            fn feed_binds(user: Id, page: PageRequest) -> Vec<Bind> {
+                let user = user.to_string();
+                let mut binds = vec![Bind::Text(user.clone())];
+                for _ in 0..3 {
+                    binds.push(Bind::Text(user.clone()));
+                    binds.extend(page_binds(page));
+                }
+                binds.push(Bind::Int(i64::from(page.limit) + 1));
+                binds
             }
 
             async fn bump_follow_counters_in(
@@ -362,41 +375,37 @@ macro_rules! social_repo_adapter {
             }
 
             async fn feed(&self, user: Id, page: PageRequest) -> RepoResult<Page<PostRecord>> {
-                let branch_cursor = |cursor: &'static str| {
-                    if page.after.is_some() {
-                        cursor
-                    } else {
-                        ""
-                    }
-                };
-                let sql = [
-                    q::POST_COLUMNS,
-                    q::FEED_HEAD,
-                    q::FEED_ENTRIES,
-                    branch_cursor(q::FEED_ENTRIES_BEFORE_CURSOR),
-                    q::FEED_ENTRIES_NEWEST_FIRST,
-                    q::FEED_OWN,
-                    branch_cursor(q::POSTS_BEFORE_CURSOR),
-                    q::FEED_BRANCH_TAIL,
-                    q::FEED_PULLED,
-                    branch_cursor(q::POSTS_BEFORE_CURSOR),
-                    q::FEED_BRANCH_TAIL,
-                    q::FEED_TAIL,
-                ]
-                .concat();
-                let user = user.to_string();
-                // The viewer, then each branch's reader, cursor and page size, then the
-                // page size of the merge.
-                let mut binds = vec![Bind::Text(user.clone())];
-                for _ in 0..3 {
-                    binds.push(Bind::Text(user.clone()));
-                    binds.extend(page_binds(page));
-                }
-                binds.push(Bind::Int(i64::from(page.limit) + 1));
+                let sql = feed_sql(&[q::POST_COLUMNS, q::FEED_HEAD], q::FEED_TAIL, page);
                 let posts = self
-                    .read(&self.lagging, &sql, binds, crate::rows::post)
+                    .read(
+                        &self.lagging,
+                        &sql,
+                        Self::feed_binds(user, page),
+                        crate::rows::post,
+                    )
                     .await?;
                 Ok(Page::from_rows(posts, page.limit, PostRecord::cursor))
+            }
+
+            async fn feed_keys(&self, user: Id, page: PageRequest) -> RepoResult<Page<FeedKey>> {
+                let sql = feed_sql(&[q::FEED_KEYS_HEAD], q::FEED_KEYS_TAIL, page);
+                let keys = self
+                    .read(&self.lagging, &sql, Self::feed_binds(user, page), feed_key)
+                    .await?;
+                Ok(Page::from_rows(keys, page.limit, FeedKey::cursor))
+            }
+
+            async fn liked_among(&self, user: Id, posts: &[Id]) -> RepoResult<Vec<Id>> {
+                if posts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = [q::LIKED_AMONG, &placeholder_list(posts.len())].concat();
+                let mut binds = vec![Bind::Text(user.to_string())];
+                binds.extend(crate::rows::id_binds(posts));
+                self.read(&self.pool, &sql, binds, |row| {
+                    parse_id(&row.text("post_id")?)
+                })
+                .await
             }
 
             async fn explore(
@@ -451,3 +460,40 @@ macro_rules! social_repo_adapter {
 
 social_repo_adapter!(SqliteRepo);
 social_repo_adapter!(PgRepo);
+
+/// A feed statement: `head`, the three branches (each with its cursor condition when the
+/// page has a cursor), then `tail`.
+fn feed_sql(head: &[&str], tail: &str, page: PageRequest) -> String {
+    let branch_cursor = |cursor: &'static str| {
+        if page.after.is_some() {
+            cursor
+        } else {
+            ""
+        }
+    };
+    let mut sql = head.concat();
+    for part in [
+        q::FEED_ENTRIES,
+        branch_cursor(q::FEED_ENTRIES_BEFORE_CURSOR),
+        q::FEED_ENTRIES_NEWEST_FIRST,
+        q::FEED_OWN,
+        branch_cursor(q::POSTS_BEFORE_CURSOR),
+        q::FEED_BRANCH_TAIL,
+        q::FEED_PULLED,
+        branch_cursor(q::POSTS_BEFORE_CURSOR),
+        q::FEED_BRANCH_TAIL,
+        tail,
+    ] {
+        sql.push_str(part);
+    }
+    sql
+}
+
+/// A [`q::FEED_KEYS_HEAD`] row.
+fn feed_key(row: &dyn Columns) -> RepoResult<FeedKey> {
+    Ok(FeedKey {
+        id: parse_id(&row.text("id")?)?,
+        created_at: Timestamp::from_millis(row.int("created_at")?),
+        liked_by_me: row.flag("liked_by_me")?,
+    })
+}

@@ -124,6 +124,7 @@ pub async fn build_app(config: Config) -> anyhow::Result<Arc<Shutter>> {
             .chain(db.replica_check().map(|r| ("database_replica", r)))
             .collect(),
         writer_locks: db.writer_locks(),
+        one_node: db.one_node(),
     })))
 }
 

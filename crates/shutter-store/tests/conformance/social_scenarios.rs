@@ -807,6 +807,47 @@ pub async fn feeds_hold_only_published_posts_and_lose_deleted_ones(db: &TestDb) 
     assert_eq!(page.items[3].author, max.summary());
     assert_eq!(page.items[3].caption, pushed.caption);
 
+    // The same page as keys, for a reader that holds the posts themselves, and the posts
+    // read alone, without a viewer.
+    let full = social.feed(lea.id, PageRequest::first(3)).await.unwrap();
+    let keys = social
+        .feed_keys(lea.id, PageRequest::first(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.items
+            .iter()
+            .map(|k| (k.id, k.created_at, k.liked_by_me))
+            .collect::<Vec<_>>(),
+        full.items
+            .iter()
+            .map(|p| (p.id, p.created_at, p.liked_by_me))
+            .collect::<Vec<_>>()
+    );
+    assert!(keys.next_cursor.is_some());
+    assert_eq!(keys.next_cursor, full.next_cursor);
+    let mut read = db
+        .repo()
+        .published_posts(&[pulled.id, own_pending.id, failed.id, stranger.id, Id::new()])
+        .await
+        .unwrap();
+    read.sort_by_key(|p| p.id);
+    let mut want = Vec::new();
+    for id in [pulled.id, stranger.id] {
+        want.push(db.repo().post_by_id(id, None).await.unwrap().expect("post"));
+    }
+    want.sort_by_key(|p| p.id);
+    assert_eq!(read, want);
+    assert!(read.iter().all(|p| !p.liked_by_me), "no viewer, no like");
+    assert_eq!(
+        social
+            .liked_among(lea.id, &[pulled.id, pushed.id, own.id])
+            .await
+            .unwrap(),
+        vec![pulled.id]
+    );
+    assert!(social.liked_among(lea.id, &[]).await.unwrap().is_empty());
+
     // Deleted posts vanish, pushed or pulled or own, and their entries with them.
     for gone in [pushed.id, pulled.id, own.id] {
         assert!(db.repo().delete_post(gone).await.unwrap());
@@ -1103,6 +1144,22 @@ pub async fn feeds_merge_pushed_pulled_and_own_posts(db: &TestDb) {
                 .into_iter()
                 .filter(|key| after.is_none_or(|c| *key < (c.created_at, c.id)))
                 .collect();
+            let keys = social
+                .feed_keys(reader.id, PageRequest { limit, after })
+                .await
+                .unwrap();
+            assert_eq!(
+                keys.items
+                    .iter()
+                    .map(|k| (k.created_at, k.id, k.liked_by_me))
+                    .collect::<Vec<_>>(),
+                page.items
+                    .iter()
+                    .map(|p| (p.created_at, p.id, p.liked_by_me))
+                    .collect::<Vec<_>>(),
+                "the keys of read {reads}, page after {after:?}"
+            );
+            assert_eq!(keys.next_cursor, page.next_cursor);
             let got: Vec<(Timestamp, Id)> =
                 page.items.iter().map(|p| (p.created_at, p.id)).collect();
             let n = want.len().min(limit as usize);

@@ -47,4 +47,5 @@ mod feed;
 mod feed_property;
 mod follows;
 mod likes;
+mod post_changes;
 mod social_helpers;

@@ -1,0 +1,254 @@
+//! Published posts as every viewer sees them alike, kept in this process: a feed page or a
+//! post read takes them from here instead of reading each post with its author again.
+//!
+//! **Only where this process makes every change**, i.e. on the embedded database, which
+//! one node alone uses ([`Deps::one_node`](crate::Deps::one_node)); with several nodes on
+//! PostgreSQL another node's change could not reach this copy at once, so the cache is off.
+//!
+//! What is kept per post is what no viewer changes: the [`PostRecord`] without
+//! `liked_by_me` (each read asks for the viewer's like), and whether the post has photos
+//! (a published post's photos never change, so a post without any skips the media query).
+//! Only published posts are kept; a post is published once and then changes only by its
+//! caption, its counts, its author's names and its deletion, and each of those use cases
+//! forgets the post (or, for a renamed or deleted account, everything) right after its
+//! change is committed.
+//!
+//! A read must not put back what a change just made stale: it takes [`PostCache::epoch`]
+//! before it reads the database, and [`PostCache::insert`] keeps the post only if no post
+//! was forgotten since. A change bumps the epoch before it removes the entry, under the
+//! entry's shard lock, so an insert either sees the new epoch or is removed after it.
+//!
+//! Memory is bounded: at most [`MAX_BYTES`] of posts (captions and names counted), shard
+//! by shard; a full shard drops a quarter of its posts, whichever come first.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use shutter_core::domain::PostStatus;
+use shutter_core::model::PostRecord;
+use shutter_core::Id;
+
+/// What the cache may hold in all, approximately.
+pub const MAX_BYTES: usize = 32 << 20;
+const SHARDS: usize = 16;
+const SHARD_BYTES: usize = MAX_BYTES / SHARDS;
+/// What a post costs besides its strings: the record, the map's slot, the `Arc`.
+const ENTRY_OVERHEAD: usize = 192;
+
+/// A published post as any viewer sees it, with `liked_by_me` false.
+#[derive(Debug)]
+pub(crate) struct CachedPost {
+    pub record: PostRecord,
+    pub has_media: bool,
+}
+
+impl CachedPost {
+    fn cost(&self) -> usize {
+        ENTRY_OVERHEAD
+            + self.record.caption.len()
+            + self.record.author.username.len()
+            + self.record.author.display_name.len()
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    posts: HashMap<Id, Arc<CachedPost>>,
+    bytes: usize,
+}
+
+pub(crate) struct PostCache {
+    enabled: bool,
+    /// Bumped by every change that forgets a post.
+    epoch: AtomicU64,
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl PostCache {
+    pub fn new(enabled: bool) -> Self {
+        PostCache {
+            enabled,
+            epoch: AtomicU64::new(0),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The epoch to pass to [`Self::insert`], taken before the database is read; `None`
+    /// when the cache is off.
+    pub fn epoch(&self) -> Option<u64> {
+        self.enabled.then(|| self.epoch.load(Ordering::SeqCst))
+    }
+
+    pub fn get(&self, id: Id) -> Option<Arc<CachedPost>> {
+        if !self.enabled {
+            return None;
+        }
+        self.shard(id).posts.get(&id).cloned()
+    }
+
+    /// Keeps a published post read from the database after `epoch` was taken, unless a
+    /// post was forgotten since.
+    pub fn insert(&self, epoch: u64, mut record: PostRecord, has_media: bool) {
+        if !self.enabled || record.status != PostStatus::Published {
+            return;
+        }
+        record.liked_by_me = false;
+        let post = CachedPost { record, has_media };
+        let cost = post.cost();
+        let id = post.record.id;
+        let mut shard = self.shard(id);
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if shard.bytes + cost > SHARD_BYTES {
+            let drop: Vec<Id> = shard
+                .posts
+                .keys()
+                .take(shard.posts.len() / 4 + 1)
+                .copied()
+                .collect();
+            for old in drop {
+                shard.remove(old);
+            }
+        }
+        shard.bytes += cost;
+        if let Some(old) = shard.posts.insert(id, Arc::new(post)) {
+            shard.bytes -= old.cost();
+        }
+    }
+
+    /// Forgets a post that changed or is gone; call after the change is committed.
+    pub fn forget(&self, id: Id) {
+        if !self.enabled {
+            return;
+        }
+        let mut shard = self.shard(id);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        shard.remove(id);
+    }
+
+    /// Forgets every post: after a change that reaches many posts (an author's names, a
+    /// deleted account's comments and likes).
+    pub fn clear(&self) {
+        if !self.enabled {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            shard.posts.clear();
+            shard.bytes = 0;
+        }
+    }
+
+    fn shard(&self, id: Id) -> MutexGuard<'_, Shard> {
+        // UUIDv7: the low bits are random.
+        let n = (id.as_uuid().as_u128() as usize) % SHARDS;
+        lock(&self.shards[n])
+    }
+}
+
+impl Shard {
+    fn remove(&mut self, id: Id) {
+        if let Some(old) = self.posts.remove(&id) {
+            self.bytes -= old.cost();
+        }
+    }
+}
+
+/// A shard's lock; a panic while it was held left nothing half-done that matters (the map
+/// is whole between statements), so a poisoned lock is taken as it is.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shutter_core::model::UserSummary;
+    use shutter_core::Timestamp;
+
+    fn post(caption: &str) -> PostRecord {
+        PostRecord {
+            id: Id::new(),
+            author: UserSummary {
+                id: Id::new(),
+                username: "ann".into(),
+                display_name: "Ann".into(),
+            },
+            caption: caption.into(),
+            status: PostStatus::Published,
+            like_count: 3,
+            comment_count: 1,
+            liked_by_me: true,
+            created_at: Timestamp::from_millis(1),
+            updated_at: Timestamp::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn keeps_published_posts_without_the_viewers_like() {
+        let cache = PostCache::new(true);
+        let p = post("hello");
+        let epoch = cache.epoch().unwrap_or_default();
+        cache.insert(epoch, p.clone(), false);
+        let got = cache.get(p.id).map(|c| c.record.clone());
+        assert_eq!(
+            got,
+            Some(PostRecord {
+                liked_by_me: false,
+                ..p.clone()
+            })
+        );
+        let mut pending = post("later");
+        pending.status = PostStatus::Pending;
+        cache.insert(epoch, pending.clone(), false);
+        assert!(cache.get(pending.id).is_none());
+    }
+
+    #[test]
+    fn a_read_from_before_a_change_is_not_kept() {
+        let cache = PostCache::new(true);
+        let p = post("old caption");
+        let before = cache.epoch().unwrap_or_default();
+        // A change to any post lands between the read and its insert.
+        cache.forget(Id::new());
+        cache.insert(before, p.clone(), false);
+        assert!(cache.get(p.id).is_none());
+        let after = cache.epoch().unwrap_or_default();
+        cache.insert(after, p.clone(), false);
+        assert!(cache.get(p.id).is_some());
+        cache.forget(p.id);
+        assert!(cache.get(p.id).is_none());
+    }
+
+    #[test]
+    fn off_keeps_nothing() {
+        let cache = PostCache::new(false);
+        let p = post("x");
+        assert_eq!(cache.epoch(), None);
+        cache.insert(0, p.clone(), false);
+        assert!(cache.get(p.id).is_none());
+    }
+
+    #[test]
+    fn memory_stays_within_its_bound() {
+        let cache = PostCache::new(true);
+        let caption = "x".repeat(2_000);
+        for _ in 0..(MAX_BYTES / 2_000) * 2 {
+            cache.insert(0, post(&caption), false);
+        }
+        let held: usize = cache.shards.iter().map(|s| lock(s).bytes).sum();
+        let counted: usize = cache
+            .shards
+            .iter()
+            .map(|s| lock(s).posts.values().map(|p| p.cost()).sum::<usize>())
+            .sum();
+        assert_eq!(held, counted);
+        assert!(held <= MAX_BYTES, "{held} bytes held");
+        assert!(held > MAX_BYTES / 2, "only {held} bytes held");
+    }
+}
