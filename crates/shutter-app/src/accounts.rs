@@ -352,12 +352,16 @@ impl Shutter {
         if !errors.is_empty() {
             return Err(AppError::validation(errors));
         }
+        let display_name = display_name.flatten();
+        // The author's name is in every cached post of theirs.
+        let forget = display_name
+            .is_some()
+            .then(|| self.posts_cache.clear_after());
         let updated = self
             .repo
-            .update_profile(who.id(), display_name.flatten(), bio.flatten())
+            .update_profile(who.id(), display_name, bio.flatten())
             .await;
-        // The author's name is in every cached post of theirs (and comment previews).
-        self.posts_cache.clear();
+        drop(forget);
         updated?.ok_or_else(|| AppError::not_found("user"))
     }
 
@@ -382,12 +386,13 @@ impl Shutter {
                 ));
             }
         }
+        // Its posts go, and its comments and likes on others' posts change their counts.
+        let forget = self.posts_cache.clear_after();
         let deleted = self
             .media
             .delete_user_with_objects(who.id(), self.clock.now())
             .await;
-        // Its posts go, and its comments and likes on others' posts change their counts.
-        self.posts_cache.clear();
+        drop(forget);
         deleted?;
         self.uploads.content.invalidate();
         self.wake_workers();

@@ -118,6 +118,24 @@ impl PostCache {
         }
     }
 
+    /// Forgets the post when the guard drops: taken before a change and dropped after it,
+    /// so the post is forgotten after the commit however the change ends, the request's
+    /// future dropped halfway included (a commit under way still lands then).
+    pub fn forget_after(&self, id: Id) -> Forget<'_> {
+        Forget {
+            cache: self,
+            post: Some(id),
+        }
+    }
+
+    /// [`Self::forget_after`] for a change that reaches many posts: forgets them all.
+    pub fn clear_after(&self) -> Forget<'_> {
+        Forget {
+            cache: self,
+            post: None,
+        }
+    }
+
     /// Forgets a post that changed or is gone; call after the change is committed.
     pub fn forget(&self, id: Id) {
         if !self.enabled {
@@ -146,6 +164,23 @@ impl PostCache {
         // UUIDv7: the low bits are random.
         let n = (id.as_uuid().as_u128() as usize) % SHARDS;
         lock(&self.shards[n])
+    }
+}
+
+/// See [`PostCache::forget_after`].
+#[must_use = "the post is forgotten when this drops, which must be after the change"]
+pub(crate) struct Forget<'a> {
+    cache: &'a PostCache,
+    /// One post, or every post.
+    post: Option<Id>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        match self.post {
+            Some(id) => self.cache.forget(id),
+            None => self.cache.clear(),
+        }
     }
 }
 
@@ -223,6 +258,43 @@ mod tests {
         assert!(cache.get(p.id).is_some());
         cache.forget(p.id);
         assert!(cache.get(p.id).is_none());
+    }
+
+    #[test]
+    fn a_guard_forgets_when_it_drops_however_the_change_ends() {
+        use std::future::Future;
+        let cache = PostCache::new(true);
+        let p = post("kept");
+        cache.insert(cache.epoch().unwrap_or_default(), p.clone(), false);
+        let changed = async {
+            let _forget = cache.forget_after(p.id);
+            std::future::pending::<()>().await;
+        };
+        // The change's future is dropped before it ends, as a request's may be.
+        drop(changed);
+        assert!(
+            cache.get(p.id).is_some(),
+            "an unstarted change forgets nothing yet"
+        );
+        let mut changed = Box::pin(async {
+            let _forget = cache.forget_after(p.id);
+            std::future::pending::<()>().await;
+        });
+        let waker = std::task::Waker::noop();
+        let _ = changed
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker));
+        assert!(cache.get(p.id).is_some(), "still mid-change");
+        drop(changed);
+        assert!(
+            cache.get(p.id).is_none(),
+            "forgotten once the change is dropped"
+        );
+
+        let other = post("other");
+        cache.insert(cache.epoch().unwrap_or_default(), other.clone(), false);
+        drop(cache.clear_after());
+        assert!(cache.get(other.id).is_none());
     }
 
     #[test]

@@ -212,11 +212,12 @@ impl Shutter {
         let now = self.clock.now().max(shutter_core::Timestamp::from_millis(
             post.updated_at.millis() + 1,
         ));
+        let forget = self.posts_cache.forget_after(id);
         let updated = self
             .repo
             .update_post_caption(id, caption.into_string(), now)
             .await;
-        self.posts_cache.forget(id);
+        drop(forget);
         let post = updated?.ok_or_else(|| AppError::not_found("post"))?;
         self.post(post.id, Some(who)).await
     }
@@ -233,11 +234,12 @@ impl Shutter {
                 "only the author or an admin may delete a post",
             ));
         }
+        let forget = self.posts_cache.forget_after(id);
         let deleted = self
             .media
             .delete_post_with_media(id, self.clock.now())
             .await;
-        self.posts_cache.forget(id);
+        drop(forget);
         deleted?;
         self.uploads.content.invalidate();
         self.wake_workers();
@@ -369,6 +371,7 @@ impl Shutter {
     ) -> AppResult<Comment> {
         let text = CommentText::parse("text", text)?;
         self.visible_post(post_id, Some(who)).await?;
+        let forget = self.posts_cache.forget_after(post_id);
         let created = self
             .repo
             .create_comment(NewComment {
@@ -379,7 +382,7 @@ impl Shutter {
                 created_at: self.clock.now(),
             })
             .await;
-        self.posts_cache.forget(post_id);
+        drop(forget);
         let comment = created.map_err(|e| match e {
             // The post was deleted between the check and the insert.
             crate::ports::RepoError::Conflict(_) => AppError::not_found("post"),
@@ -414,8 +417,9 @@ impl Shutter {
                 ));
             }
         }
+        let forget = self.posts_cache.forget_after(comment.post_id);
         let deleted = self.repo.delete_comment(id).await;
-        self.posts_cache.forget(comment.post_id);
+        drop(forget);
         deleted?;
         Ok(())
     }

@@ -174,7 +174,8 @@ impl Shutter {
     }
 
     /// A home feed page from its keys, its posts from the cache and those it lacks read in
-    /// one statement; a post deleted between the two reads is left out.
+    /// one statement. A post deleted between the two reads is left out, so such a page may
+    /// hold fewer posts than its limit while a next page exists (the cursor is the keys').
     async fn home_from_cache(&self, user: Id, page: PageRequest) -> RepoResult<Page<Known>> {
         let keys = self.social.feed_keys(user, page).await?;
         let mut cached: Vec<Option<Known>> = keys
