@@ -165,6 +165,46 @@ impl shutter_app::ports::OptionalBackend for ReplicaCheck {
     }
 }
 
+/// Claims the embedded database for one `shutter serve`: an exclusive lock on
+/// `<database file>.serve-lock`, held while the returned file is open (the process's end
+/// releases it, however it ends). A second `serve` on the same file is refused: the
+/// embedded database serves one node, whose process makes every change (its cache of
+/// published posts, and its recovery of uploads at start, count on it). `None` for
+/// PostgreSQL, which any number of nodes share. `shutter worker` processes take no lock.
+pub fn claim_embedded_node(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(None);
+    };
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.serve-lock");
+    if let Some(parent) = Path::new(&lock_path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {lock_path}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `shutter serve` is running on the SQLite database {path}: the embedded \
+             database serves one node (run more nodes on PostgreSQL; `shutter worker` \
+             processes may run beside it)"
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {lock_path}")))
+        }
+    }
+}
+
 /// The file path of a `sqlite:` URL, without query parameters; `None` for other schemes.
 fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url

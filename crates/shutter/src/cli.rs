@@ -100,6 +100,8 @@ pub fn run(cli: Cli) -> ExitCode {
 async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
+            // Held until the process ends.
+            let _one_node = shutter_store::claim_embedded_node(&config.database_url())?;
             let app = crate::startup::Application::build(config).await?;
             app.run_until_stopped().await?;
         }

@@ -391,3 +391,36 @@ async fn serve_exits_0_on_sigterm_and_keeps_its_secret_across_restarts() {
     let (code, _) = served.terminate().await;
     assert_eq!(code, Some(0));
 }
+
+/// The embedded database serves one node: a second `shutter serve` on the same SQLite file
+/// is refused at once with the reason (exit 1), a `shutter worker` beside the first is not,
+/// and once the first is gone, a new `serve` starts.
+#[tokio::test]
+async fn a_second_serve_on_one_sqlite_database_is_refused() {
+    use crate::upload_helpers::ChildServer;
+    let dir = crate::backend::sqlite_data_dir().await;
+    let mut first = ChildServer::start(dir.path(), free_port(), &[]).await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = run_shutter(
+        dir.path(),
+        &["serve"],
+        &[("SHUTTER_SERVER__LISTEN", listen.as_str())],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("another `shutter serve` is running on the SQLite database"),
+        "{said}"
+    );
+    let worker = ChildServer::worker(dir.path(), &[]).await;
+    assert!(
+        first.child.try_wait().expect("first").is_none(),
+        "the first still runs"
+    );
+    drop(worker);
+
+    first.kill9().await;
+    let mut second = ChildServer::start(dir.path(), free_port(), &[]).await;
+    second.kill9().await;
+}
