@@ -361,7 +361,9 @@ impl Shutter {
             .repo
             .update_profile(who.id(), display_name, bio.flatten())
             .await;
-        drop(forget);
+        if let Some(forget) = forget {
+            forget.done();
+        }
         updated?.ok_or_else(|| AppError::not_found("user"))
     }
 
@@ -392,7 +394,7 @@ impl Shutter {
             .media
             .delete_user_with_objects(who.id(), self.clock.now())
             .await;
-        drop(forget);
+        forget.done();
         deleted?;
         self.uploads.content.invalidate();
         self.wake_workers();

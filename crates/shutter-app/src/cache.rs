@@ -58,18 +58,30 @@ struct Shard {
     bytes: usize,
 }
 
+/// Cheap to clone: the clones share one cache.
+#[derive(Clone)]
 pub(crate) struct PostCache {
     enabled: bool,
     /// Bumped by every change that forgets a post.
-    epoch: AtomicU64,
-    shards: Vec<Mutex<Shard>>,
+    epoch: Arc<AtomicU64>,
+    shards: Arc<[Mutex<Shard>]>,
 }
+
+/// When a change's future is dropped before it ends, its commit may still land after the
+/// guard forgot the post (sqlx runs the statement on a thread of its own, and SQLite may
+/// wait up to its busy timeout, 5 s), and a read in between may have kept the old row: the
+/// post is forgotten again after each of these delays, one after the other.
+const LATE_COMMIT: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(10),
+];
 
 impl PostCache {
     pub fn new(enabled: bool) -> Self {
         PostCache {
             enabled,
-            epoch: AtomicU64::new(0),
+            epoch: Arc::new(AtomicU64::new(0)),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -118,13 +130,15 @@ impl PostCache {
         }
     }
 
-    /// Forgets the post when the guard drops: taken before a change and dropped after it,
-    /// so the post is forgotten after the commit however the change ends, the request's
-    /// future dropped halfway included (a commit under way still lands then).
+    /// A guard taken before a change: [`Forget::done`] after the change forgets the post.
+    /// If the change's future is dropped halfway instead (a client gone, a deadline), the
+    /// guard forgets it when dropped and again after [`LATE_COMMIT`], as a commit under way
+    /// still lands.
     pub fn forget_after(&self, id: Id) -> Forget<'_> {
         Forget {
             cache: self,
             post: Some(id),
+            done: false,
         }
     }
 
@@ -133,6 +147,14 @@ impl PostCache {
         Forget {
             cache: self,
             post: None,
+            done: false,
+        }
+    }
+
+    fn forget_some(&self, post: Option<Id>) {
+        match post {
+            Some(id) => self.forget(id),
+            None => self.clear(),
         }
     }
 
@@ -153,7 +175,7 @@ impl PostCache {
             return;
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             let mut shard = lock(shard);
             shard.posts.clear();
             shard.bytes = 0;
@@ -168,18 +190,35 @@ impl PostCache {
 }
 
 /// See [`PostCache::forget_after`].
-#[must_use = "the post is forgotten when this drops, which must be after the change"]
+#[must_use = "call `done` after the change"]
 pub(crate) struct Forget<'a> {
     cache: &'a PostCache,
     /// One post, or every post.
     post: Option<Id>,
+    done: bool,
+}
+
+impl Forget<'_> {
+    /// The change ended (committed or not): forgets now.
+    pub fn done(mut self) {
+        self.done = true;
+    }
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        match self.post {
-            Some(id) => self.cache.forget(id),
-            None => self.cache.clear(),
+        self.cache.forget_some(self.post);
+        if self.done || !self.cache.enabled {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (cache, post) = (self.cache.clone(), self.post);
+            runtime.spawn(async move {
+                for delay in LATE_COMMIT {
+                    tokio::time::sleep(delay).await;
+                    cache.forget_some(post);
+                }
+            });
         }
     }
 }
@@ -295,6 +334,36 @@ mod tests {
         cache.insert(cache.epoch().unwrap_or_default(), other.clone(), false);
         drop(cache.clear_after());
         assert!(cache.get(other.id).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_dropped_halfway_forgets_again_once_its_commit_may_have_landed() {
+        let cache = PostCache::new(true);
+        let p = post("old");
+        let changed = async {
+            let forget = cache.forget_after(p.id);
+            std::future::pending::<()>().await;
+            forget.done();
+        };
+        let mut changed = Box::pin(changed);
+        let waker = std::task::Waker::noop();
+        let _ =
+            std::future::Future::poll(changed.as_mut(), &mut std::task::Context::from_waker(waker));
+        drop(changed);
+        // A read that began after the drop and read the row before the commit landed.
+        cache.insert(cache.epoch().unwrap_or_default(), p.clone(), false);
+        assert!(cache.get(p.id).is_some());
+        tokio::time::sleep(LATE_COMMIT[0] * 2).await;
+        assert!(cache.get(p.id).is_none(), "forgotten again");
+
+        // A change that ended forgets at once and leaves nothing behind.
+        let q = post("q");
+        cache.insert(cache.epoch().unwrap_or_default(), q.clone(), false);
+        cache.forget_after(q.id).done();
+        assert!(cache.get(q.id).is_none());
+        cache.insert(cache.epoch().unwrap_or_default(), q.clone(), false);
+        tokio::time::sleep(LATE_COMMIT.iter().sum::<std::time::Duration>() * 2).await;
+        assert!(cache.get(q.id).is_some(), "kept after a finished change");
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl Shutter {
             .repo
             .update_post_caption(id, caption.into_string(), now)
             .await;
-        drop(forget);
+        forget.done();
         let post = updated?.ok_or_else(|| AppError::not_found("post"))?;
         self.post(post.id, Some(who)).await
     }
@@ -239,7 +239,7 @@ impl Shutter {
             .media
             .delete_post_with_media(id, self.clock.now())
             .await;
-        drop(forget);
+        forget.done();
         deleted?;
         self.uploads.content.invalidate();
         self.wake_workers();
@@ -382,7 +382,7 @@ impl Shutter {
                 created_at: self.clock.now(),
             })
             .await;
-        drop(forget);
+        forget.done();
         let comment = created.map_err(|e| match e {
             // The post was deleted between the check and the insert.
             crate::ports::RepoError::Conflict(_) => AppError::not_found("post"),
@@ -419,7 +419,7 @@ impl Shutter {
         }
         let forget = self.posts_cache.forget_after(comment.post_id);
         let deleted = self.repo.delete_comment(id).await;
-        drop(forget);
+        forget.done();
         deleted?;
         Ok(())
     }
