@@ -25,6 +25,14 @@ impl Known {
             has_media: None,
         }
     }
+
+    /// A post taken from the cache (`liked_by_me` false until the caller sets it).
+    pub fn cached(post: &crate::cache::CachedPost) -> Self {
+        Known {
+            record: post.record.clone(),
+            has_media: Some(post.has_media),
+        }
+    }
 }
 
 /// How many of a post's newest comments come with it.
@@ -178,18 +186,15 @@ impl Shutter {
         let post = match self.posts_cache.get(id) {
             // Published, so visible to anyone.
             Some(cached) => {
-                let mut record = cached.record.clone();
+                let mut post = Known::cached(&cached);
                 if let Some(viewer) = viewer {
-                    record.liked_by_me = !self
+                    post.record.liked_by_me = !self
                         .social
                         .liked_among(viewer.id(), &[id])
                         .await?
                         .is_empty();
                 }
-                Known {
-                    record,
-                    has_media: Some(cached.has_media),
-                }
+                post
             }
             None => Known::fresh(self.visible_post(id, viewer).await?),
         };

@@ -182,10 +182,9 @@ impl Shutter {
             .items
             .iter()
             .map(|key| {
-                self.posts_cache.get(key.id).map(|post| Known {
-                    record: post.record.clone(),
-                    has_media: Some(post.has_media),
-                })
+                self.posts_cache
+                    .get(key.id)
+                    .map(|post| Known::cached(&post))
             })
             .collect();
         let missing: Vec<Id> = keys
