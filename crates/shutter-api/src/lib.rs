@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub struct SharedState {
 pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
     let (v1, openapi) = v1_parts();
     let trusted_proxies = app.config().server.trusted_proxy_ranges().into();
+    let web = web::router(app.config());
     let state = AppState(Arc::new(SharedState {
         app,
         metrics,
@@ -63,6 +65,7 @@ pub fn router(app: Arc<Shutter>, metrics: PrometheusHandle) -> Router {
     Router::new()
         .merge(v1)
         .merge(routes::ops::router())
+        .merge(web)
         .fallback(routes::ops::not_found)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

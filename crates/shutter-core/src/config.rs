@@ -149,6 +149,14 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if let Some(dir) = &self.server.web_dir {
+            if !dir.join("index.html").is_file() {
+                return Err(ConfigError::new(
+                    "server.web_dir",
+                    format!("{} holds no index.html", dir.display()),
+                ));
+            }
+        }
         if self.jobs.lease.0 < Duration::from_millis(300) {
             return Err(ConfigError::new("jobs.lease", "must be at least 300ms"));
         }
@@ -253,6 +261,9 @@ pub struct ServerConfig {
     /// or mounted directory), or tokens and signed URLs of one node fail on another.
     /// Default: `<data_dir>/secrets`.
     pub secrets_dir: Option<PathBuf>,
+    /// Serve the web app at `/` from this directory, read at each request, instead of the copy
+    /// built into the binary (a customised app, or working on the app without rebuilding).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -266,6 +277,7 @@ impl Default for ServerConfig {
             max_event_streams_per_user: 8,
             trusted_proxies: Vec::new(),
             secrets_dir: None,
+            web_dir: None,
         }
     }
 }

@@ -26,6 +26,7 @@ mod read_replica;
 mod s3_storage;
 mod tokens;
 mod users;
+mod web_app;
 
 // File uploads (SPEC 4).
 mod downloads;
