@@ -227,6 +227,12 @@ impl Shutter {
         }
     }
 
+    /// One file's view with its variants' URLs, as every answer that shows a ready file has.
+    async fn file_view_with_variants(&self, file: FileRecord) -> AppResult<FileView> {
+        let mut views = self.file_views(vec![file]).await?;
+        views.pop().ok_or_else(|| AppError::not_found("file"))
+    }
+
     /// Views of files with their variants' URLs (one query for all of them).
     async fn file_views(&self, files: Vec<FileRecord>) -> AppResult<Vec<FileView>> {
         let ready: Vec<Id> = files
@@ -302,8 +308,7 @@ impl Shutter {
             return Err(AppError::not_found("file"));
         }
         let file = self.with_direct_progress(file).await;
-        let mut views = self.file_views(vec![file]).await?;
-        views.pop().ok_or_else(|| AppError::not_found("file"))
+        self.file_view_with_variants(file).await
     }
 
     pub async fn files_of(
@@ -394,7 +399,7 @@ impl Shutter {
             .await?
             .ok_or_else(|| AppError::not_found("file"))?;
         self.uploads.content.invalidate();
-        Ok(self.file_view(file))
+        self.file_view_with_variants(file).await
     }
 
     /// Deletes the row at once (its URLs stop working) and then the bytes; bytes that could

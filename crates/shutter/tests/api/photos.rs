@@ -648,3 +648,47 @@ async fn deleting_an_account_takes_its_photos_files_and_bytes() {
         wait_bytes_erased(app.data_dir.path(), id, Duration::from_secs(30)).await;
     }
 }
+
+#[tokio::test]
+async fn a_renamed_or_shared_image_is_answered_with_its_variants() {
+    let app = spawn_app().await;
+    let api = Api::of(&app);
+    let (_, alice) = api.register("alice").await;
+    let file = api
+        .upload_image(&alice, "bird.jpg", "image/jpeg", &testdata(JPEG))
+        .await;
+    let id = id_of(&file);
+    assert_eq!(
+        file["variants"].as_object().map(|v| v.len()),
+        Some(3),
+        "{file}"
+    );
+
+    for change in [
+        json!({"filename": "nuthatch.jpg"}),
+        json!({"visibility": "public"}),
+        json!({"tags": ["birds"]}),
+    ] {
+        let resp = app
+            .patch_json(&format!("/v1/files/{id}"), Some(&alice), &change)
+            .await;
+        let patched = expect_status(resp, StatusCode::OK).await;
+        let read = api.file_of(&alice, &id).await;
+        for name in ["thumb", "w640", "w1080"] {
+            let variant = &patched["variants"][name];
+            assert_eq!(
+                variant["width"], read["variants"][name]["width"],
+                "{change}"
+            );
+            assert_eq!(
+                variant["height"], read["variants"][name]["height"],
+                "{change}"
+            );
+            let url = variant["url"].as_str().expect("a variant URL");
+            if read["visibility"] == "public" {
+                assert_eq!(url, read["variants"][name]["url"], "{change}");
+            }
+        }
+        assert_eq!(patched["blurhash"], read["blurhash"], "{change}");
+    }
+}
