@@ -1,0 +1,224 @@
+// Profiles (posts grid, follow / unfollow, follower and following lists) and your settings
+// (display name, bio, delete account).
+
+import { api, currentUser, setCurrentUser, forgetSession, localUrl } from './api.js';
+import { h, mount, field, messageBox, pageTitle, loading, toast, errorMessage, formDialog, fieldErrors } from './ui.js';
+import { pager } from './pager.js';
+import { userLink, blurhashCanvas } from './postcard.js';
+
+async function loadUser(username) {
+  return api('GET', `/v1/users/by-username/${encodeURIComponent(username)}`);
+}
+
+function failed(root, title, err) {
+  const msg = messageBox();
+  msg.error(err);
+  mount(root, h('h1', {}, title), msg.el);
+}
+
+/** `#/u/<username>` */
+export async function profileView(root, { signal, params: [username] }) {
+  mount(root, loading());
+  let user;
+  try {
+    user = await loadUser(username);
+  } catch (err) {
+    return failed(root, `@${username}`, err);
+  }
+  if (signal.aborted) return;
+  const me = currentUser();
+  const isMe = me && me.id === user.id;
+  const heading = h('h1', {}, user.display_name || user.username);
+  const followers = h('a', { href: `#/u/${encodeURIComponent(user.username)}/followers`, className: 'stat' });
+  const following = h('a', { href: `#/u/${encodeURIComponent(user.username)}/following`, className: 'stat' });
+  const renderStats = () => {
+    followers.replaceChildren(h('strong', {}, String(user.followers_count)), user.followers_count === 1 ? ' follower' : ' followers');
+    following.replaceChildren(h('strong', {}, String(user.following_count)), ' following');
+  };
+  renderStats();
+
+  let action = null;
+  if (isMe) {
+    action = h('a', { href: '#/settings', className: 'btn' }, 'Edit profile');
+  } else if (me) {
+    action = followButton(user, renderStats);
+  } else {
+    action = h('a', { href: '#/login', className: 'btn btn-primary' }, 'Sign in to follow');
+  }
+
+  const grid = h('ul', { className: 'grid', 'aria-label': `Posts by ${user.username}` });
+  const p = pager({
+    list: grid,
+    signal,
+    emptyText: isMe ? 'You have not posted yet.' : 'No posts yet.',
+    fetchPage: (cursor) => api('GET', `/v1/users/${user.id}/posts`, { query: { limit: 24, cursor } }),
+    renderItem: gridItem,
+  });
+
+  mount(root,
+    h('section', { className: 'card profile-head' },
+      h('div', { className: 'avatar avatar-large', 'aria-hidden': 'true' }, (user.display_name || user.username).charAt(0).toUpperCase()),
+      h('div', { className: 'profile-info' },
+        heading,
+        h('p', { className: 'muted' }, `@${user.username}`),
+        user.bio ? h('p', { className: 'bio' }, user.bio) : null,
+        h('p', { className: 'stats' },
+          h('span', { className: 'stat' }, h('strong', {}, String(user.posts_count)), user.posts_count === 1 ? ' post' : ' posts'),
+          followers, following),
+        action)),
+    grid, p.el);
+  pageTitle(heading, `@${user.username}`);
+}
+
+function followButton(user, onChange) {
+  let following = null; // unknown until we look
+  const btn = h('button', { type: 'button', className: 'btn btn-primary' }, 'Follow');
+  const render = () => {
+    btn.textContent = following ? 'Unfollow' : 'Follow';
+    btn.className = following ? 'btn' : 'btn btn-primary';
+    btn.setAttribute('aria-pressed', String(!!following));
+  };
+  // Whether I follow them: look for them in my following list (the API has no direct check).
+  (async () => {
+    const me = currentUser();
+    let cursor = null;
+    try {
+      do {
+        const page = await api('GET', `/v1/users/${me.id}/following`, { query: { limit: 100, cursor } });
+        if (page.items.some((u) => u.id === user.id)) {
+          following = true;
+          break;
+        }
+        cursor = page.next_cursor;
+      } while (cursor);
+    } catch {
+      /* leave it as Follow */
+    }
+    following = !!following;
+    render();
+  })();
+  btn.addEventListener('click', async () => {
+    const want = !following;
+    btn.disabled = true;
+    try {
+      await api(want ? 'PUT' : 'DELETE', `/v1/users/${user.id}/follow`);
+      following = want;
+      user.followers_count = Math.max(0, user.followers_count + (want ? 1 : -1));
+      render();
+      onChange();
+      toast(want ? `You follow @${user.username} now` : `You unfollowed @${user.username}`, 'success', 2500);
+    } catch (err) {
+      toast(errorMessage(err), 'error');
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  render();
+  return btn;
+}
+
+function gridItem(post) {
+  const m = post.media[0];
+  const label = `${post.caption}${post.media.length > 1 ? ` (${post.media.length} photos)` : ''}`;
+  const tile = h('a', { href: `#/post/${post.id}`, className: 'tile', 'aria-label': label, title: post.caption });
+  if (m && m.variants && m.variants.thumb) {
+    const ph = blurhashCanvas(m.blurhash, 1, 1);
+    if (ph) tile.append(ph);
+    const img = h('img', { src: localUrl(m.variants.thumb.url), alt: '', loading: 'lazy', width: 150, height: 150 });
+    img.addEventListener('load', () => tile.classList.add('loaded'), { once: true });
+    tile.append(img);
+  } else {
+    tile.append(h('span', { className: 'tile-text' }, post.caption));
+  }
+  if (post.media.length > 1) tile.append(h('span', { className: 'tile-multi', 'aria-hidden': 'true' }, '❐'));
+  if (post.status !== 'published') tile.append(h('span', { className: `badge badge-${post.status}` }, post.status));
+  return h('li', {}, tile);
+}
+
+/** `#/u/<username>/followers` and `#/u/<username>/following` */
+export async function peopleView(root, { signal, params: [username, which] }) {
+  mount(root, loading());
+  let user;
+  try {
+    user = await loadUser(username);
+  } catch (err) {
+    return failed(root, `@${username}`, err);
+  }
+  if (signal.aborted) return;
+  const title = which === 'followers' ? `People following @${user.username}` : `People @${user.username} follows`;
+  const heading = h('h1', {}, title);
+  const list = h('ul', { className: 'people card' });
+  const p = pager({
+    list,
+    signal,
+    emptyText: which === 'followers' ? 'No followers yet.' : 'Not following anyone yet.',
+    fetchPage: (cursor) => api('GET', `/v1/users/${user.id}/${which}`, { query: { limit: 50, cursor } }),
+    renderItem: (u) => h('li', {}, userLink(u)),
+  });
+  mount(root, h('p', {}, h('a', { href: `#/u/${encodeURIComponent(user.username)}` }, `← @${user.username}`)), heading, list, p.el);
+  pageTitle(heading, title);
+}
+
+/** `#/settings`: display name, bio, delete account. */
+export function settingsView(root) {
+  const me = currentUser();
+  const heading = h('h1', {}, 'Settings');
+  const msg = messageBox();
+  const save = h('button', { type: 'submit', className: 'btn btn-primary' }, 'Save');
+  const form = h('form', { className: 'card stack', 'aria-labelledby': 'profile-h' },
+    h('h2', { id: 'profile-h' }, 'Profile'),
+    field('Display name', { name: 'display_name', value: me.display_name || '', maxlength: 100, autocomplete: 'name' }),
+    field('Bio', { name: 'bio', value: me.bio || '', maxlength: 500, rows: 4 }, { tag: 'textarea', hint: 'Up to 500 characters' }),
+    msg.el,
+    h('div', { className: 'row end' }, save));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    msg.clear();
+    save.disabled = true;
+    try {
+      const d = new FormData(form);
+      const user = await api('PATCH', '/v1/users/me', { body: { display_name: String(d.get('display_name')).trim(), bio: String(d.get('bio')).trim() } });
+      setCurrentUser(user);
+      msg.info('Saved.');
+    } catch (err) {
+      msg.error(err);
+      for (const [name] of Object.entries(fieldErrors(err))) {
+        const input = form.elements.namedItem(name);
+        if (input) input.setAttribute('aria-invalid', 'true');
+      }
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  const del = h('button', { type: 'button', className: 'btn btn-danger' }, 'Delete my account…');
+  del.addEventListener('click', async () => {
+    const done = await formDialog({
+      title: 'Delete your account?',
+      submitLabel: 'Delete my account',
+      danger: true,
+      body: () => [
+        h('p', {}, 'Your posts, photos, comments, likes, follows and files will be deleted for good. This cannot be undone.'),
+        field('Your password', { name: 'password', type: 'password', required: true, autocomplete: 'current-password' }),
+      ],
+      onSubmit: async (d) => {
+        await api('DELETE', '/v1/users/me', { body: { password: String(d.get('password')) } });
+        return true;
+      },
+    });
+    if (done) {
+      forgetSession();
+      toast('Your account has been deleted.', 'success');
+      location.hash = '#/login';
+    }
+  });
+
+  mount(root, heading,
+    h('p', {}, h('a', { href: `#/u/${encodeURIComponent(me.username)}` }, 'View your profile')),
+    form,
+    h('section', { className: 'card stack danger-zone', 'aria-labelledby': 'danger-h' },
+      h('h2', { id: 'danger-h' }, 'Delete account'),
+      h('p', { className: 'muted' }, `Signed in as @${me.username} (${me.tier} plan).`),
+      h('div', {}, del)));
+  pageTitle(heading, 'Settings');
+}

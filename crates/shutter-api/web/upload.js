@@ -1,0 +1,360 @@
+// Uploads, shared by "New post" and "My files": resumable tus uploads (tus-js-client, vendored)
+// with pause and resume, progress from the upload itself and from the live events, and the
+// file's processing state until it is ready or failed. A ticket without a tus URL (an S3
+// bucket's presigned PUT) falls back to XHR PUTs and POST /v1/files/{id}/complete.
+
+import { api, ApiError, freshToken, localUrl, problemFrom, refresh } from './api.js';
+import { onEvent } from './events.js';
+
+const CHUNK_SIZE = 8 * 1024 * 1024;
+const POLL_MS = 3000;
+
+const byFileId = new Map(); // file id -> Transfer, for routing live events
+let eventsHooked = false;
+
+function hookEvents() {
+  if (eventsHooked) return;
+  eventsHooked = true;
+  onEvent((e) => {
+    const t = e.file_id && byFileId.get(e.file_id);
+    if (t) t._event(e);
+  });
+}
+
+/** Every transfer started in this page (so a view shown again can list them). */
+export const transfers = new Set();
+
+/**
+ * One file on its way up. `state`: 'queued' | 'uploading' | 'paused' | 'processing' | 'ready'
+ * | 'failed' (the server refused the file: `failure`) | 'error' (the transfer stopped: `error`,
+ * resumable with resume()) | 'cancelled'. Listen with `subscribe(fn)`; fn(transfer) is called
+ * on every change. `sent`/`total` are bytes; `fraction()` is the best of the upload's own
+ * count and the server's (`file.progress` events).
+ */
+export class Transfer {
+  constructor(file, { ticket = null, endpoint = null, metadata = {}, onCreated = null } = {}) {
+    this.file = file;
+    this.ticket = ticket;
+    this.endpoint = endpoint;
+    this.metadata = metadata;
+    this.onCreated = onCreated;
+    this.fileId = ticket ? ticket.file_id : null;
+    this.state = 'queued';
+    this.sent = 0;
+    this.serverReceived = 0;
+    this.total = file.size;
+    this.error = null;
+    this.failure = null;
+    this.record = null; // the File, once known
+    this._subs = new Set();
+    this._tus = null;
+    this._xhr = null;
+    this._pollTimer = null;
+    this._forceRefresh = false;
+    hookEvents();
+    if (this.fileId) byFileId.set(this.fileId, this);
+    transfers.add(this);
+  }
+
+  subscribe(fn) {
+    this._subs.add(fn);
+    fn(this);
+    return () => this._subs.delete(fn);
+  }
+
+  _emit() {
+    for (const fn of this._subs) {
+      try {
+        fn(this);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
+  _set(state, extra = {}) {
+    Object.assign(this, extra);
+    this.state = state;
+    this._emit();
+  }
+
+  fraction() {
+    if (!this.total) return this.state === 'ready' || this.state === 'processing' ? 1 : 0;
+    if (this.state === 'processing' || this.state === 'ready') return 1;
+    return Math.min(1, Math.max(this.sent, this.serverReceived) / this.total);
+  }
+
+  get active() {
+    return this.state === 'queued' || this.state === 'uploading' || this.state === 'processing';
+  }
+
+  get canPause() {
+    return this.state === 'uploading';
+  }
+
+  get canResume() {
+    return this.state === 'paused' || (this.state === 'error' && !isFinal(this.error && this.error.code));
+  }
+
+  start() {
+    if (this.state !== 'queued' && !this.canResume) return;
+    this.error = null;
+    this._set('uploading');
+    if (!this.ticket || this.ticket.tus_url) this._startTus();
+    else this._startPut();
+  }
+
+  pause() {
+    if (!this.canPause) return;
+    this._set('paused');
+    if (this._tus) this._tus.abort(false);
+    if (this._xhr) this._xhr.abort();
+  }
+
+  resume() {
+    if (!this.canResume) return;
+    this.start();
+  }
+
+  /** Stops and removes the unfinished upload on the server (tus termination). */
+  async cancel() {
+    const wasActive = this.state === 'uploading' || this.state === 'paused' || this.state === 'error';
+    this._set('cancelled');
+    this._stopPolling();
+    if (this._xhr) this._xhr.abort();
+    if (this._tus && wasActive) {
+      try {
+        await this._tus.abort(true);
+      } catch {
+        /* already gone */
+      }
+    }
+    transfers.delete(this);
+  }
+
+  // ---- tus ----
+
+  _startTus() {
+    const tus = window.tus;
+    if (!tus || !tus.isSupported) {
+      this._set('error', { error: new ApiError({ code: 'unsupported', detail: 'This browser cannot upload files.' }) });
+      return;
+    }
+    if (this._tus) {
+      this._tus.start(); // resumes: HEAD for the offset, then PATCH from there
+      return;
+    }
+    const opts = {
+      chunkSize: CHUNK_SIZE,
+      retryDelays: [0, 1000, 3000, 6000, 10000],
+      storeFingerprintForResuming: false,
+      removeFingerprintOnSuccess: true,
+      metadata: this.metadata,
+      onBeforeRequest: async (req) => {
+        if (this._forceRefresh) {
+          this._forceRefresh = false;
+          await refresh().catch(() => {});
+        }
+        const token = await freshToken();
+        if (token) req.setHeader('Authorization', `Bearer ${token}`);
+      },
+      onShouldRetry: (err) => {
+        const res = err.originalResponse;
+        const status = res ? res.getStatus() : 0;
+        if (this.state !== 'uploading') return false;
+        if (status === 401) {
+          const p = problemFrom(401, res.getBody(), null);
+          if (p.code === 'token_expired') {
+            this._forceRefresh = true;
+            return true;
+          }
+          return false;
+        }
+        if (status === 460) return true; // checksum of one PATCH: the bytes were dropped, send again
+        if (status === 429 && problemFrom(429, res.getBody(), null).code === 'rate_limited') return true;
+        if (status >= 400 && status < 500 && status !== 409 && status !== 423) return false;
+        return navigator.onLine !== false;
+      },
+      onUploadUrlAvailable: () => this._created(lastSegment(this._tus.url)),
+      onProgress: (sent, total) => {
+        if (this.state !== 'uploading') return;
+        this.sent = sent;
+        if (total) this.total = total;
+        this._emit();
+      },
+      onSuccess: () => this._uploaded(),
+      onError: (err) => {
+        if (this.state === 'paused' || this.state === 'cancelled') return;
+        this._set('error', { error: tusError(err) });
+        if (this.error.code !== 'network' && this.fileId && isFinal(this.error.code)) this._fetchRecord();
+      },
+    };
+    if (this.ticket) opts.uploadUrl = localUrl(this.ticket.tus_url);
+    else opts.endpoint = this.endpoint;
+    this._tus = new tus.Upload(this.file, opts);
+    this._tus.start();
+  }
+
+  _created(fileId) {
+    if (!fileId || this.fileId === fileId) return;
+    this.fileId = fileId;
+    byFileId.set(fileId, this);
+    if (this.onCreated) this.onCreated(this);
+    this._emit();
+  }
+
+  // ---- presigned PUT (S3 storage: a ticket without tus_url) ----
+
+  async _startPut() {
+    const t = this.ticket;
+    try {
+      if (t.multipart) {
+        const parts = [];
+        const size = t.multipart.part_size;
+        for (const p of t.multipart.parts) {
+          const start = (p.number - 1) * size;
+          const blob = this.file.slice(start, Math.min(start + size, this.file.size));
+          const res = await this._xhrPut(p.url, blob, {}, start);
+          parts.push({ number: p.number, etag: res.getResponseHeader('ETag') });
+        }
+        await api('POST', `/v1/files/${t.file_id}/complete`, { body: { parts } });
+      } else {
+        await this._xhrPut(t.url, this.file, t.headers || {}, 0);
+        await api('POST', `/v1/files/${t.file_id}/complete`, { body: {} });
+      }
+      this._uploaded();
+    } catch (err) {
+      if (this.state === 'paused' || this.state === 'cancelled') return;
+      this._set('error', { error: err instanceof ApiError ? err : new ApiError({ detail: String(err) }) });
+    }
+  }
+
+  _xhrPut(url, body, headers, base) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      this._xhr = xhr;
+      xhr.open('PUT', localUrl(url));
+      for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+      xhr.upload.onprogress = (e) => {
+        if (this.state !== 'uploading') return;
+        this.sent = base + e.loaded;
+        this._emit();
+      };
+      xhr.onload = () => {
+        this._xhr = null;
+        if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
+        else reject(problemFrom(xhr.status, xhr.responseText, xhr.getResponseHeader('Retry-After')));
+      };
+      xhr.onerror = () => reject(new ApiError({ code: 'network', detail: 'network error' }));
+      xhr.onabort = () => reject(new ApiError({ code: 'aborted', detail: 'aborted' }));
+      xhr.send(body);
+    });
+  }
+
+  // ---- after the bytes ----
+
+  _uploaded() {
+    this.sent = this.total;
+    if (this.state === 'ready' || this.state === 'failed') return; // the events were quicker
+    this._set('processing');
+    this._fetchRecord();
+    this._startPolling();
+  }
+
+  async _fetchRecord() {
+    if (!this.fileId) return;
+    try {
+      const f = await api('GET', `/v1/files/${this.fileId}`);
+      this._apply(f);
+    } catch {
+      /* the next event or poll will tell */
+    }
+  }
+
+  _apply(f) {
+    this.record = f;
+    if (f.bytes_received > this.serverReceived) this.serverReceived = f.bytes_received;
+    if (f.status === 'ready') {
+      this._stopPolling();
+      this._set('ready', { error: null });
+    } else if (f.status === 'failed') {
+      this._stopPolling();
+      this._set('failed', { failure: f.failure || { code: 'internal', detail: '' } });
+    } else this._emit();
+  }
+
+  _startPolling() {
+    this._stopPolling();
+    this._pollTimer = setInterval(() => {
+      if (this.state !== 'processing') return this._stopPolling();
+      this._fetchRecord();
+    }, POLL_MS);
+  }
+
+  _stopPolling() {
+    clearInterval(this._pollTimer);
+    this._pollTimer = null;
+  }
+
+  _event(e) {
+    switch (e.type) {
+      case 'file.progress':
+        if (e.bytes_received > this.serverReceived) this.serverReceived = e.bytes_received;
+        if (e.size) this.total = e.size;
+        this._emit();
+        break;
+      case 'file.processing':
+        if (this.state === 'uploading' || this.state === 'queued') {
+          this.sent = this.total;
+          this._set('processing');
+          this._startPolling();
+        }
+        break;
+      case 'file.ready':
+        this._stopPolling();
+        this.sent = this.total;
+        this._set('ready', { error: null });
+        this._fetchRecord();
+        break;
+      case 'file.failed':
+        this._stopPolling();
+        this._set('failed', { failure: e.failure || { code: 'internal', detail: '' } });
+        break;
+      default:
+    }
+  }
+}
+
+function lastSegment(url) {
+  if (!url) return null;
+  const path = new URL(url, location.href).pathname.replace(/\/+$/, '');
+  return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1)) || null;
+}
+
+/** Codes after which resuming makes no sense (the file itself is refused). */
+function isFinal(code) {
+  return ['content_mismatch', 'checksum_mismatch', 'size_mismatch', 'image_too_large', 'file_too_large',
+    'quota_exceeded', 'unsupported_media_type', 'upload_expired', 'not_found'].includes(code);
+}
+
+/** A tus-js-client error as an ApiError, from the problem body of the failed response. */
+function tusError(err) {
+  const res = err && err.originalResponse;
+  if (res && res.getStatus()) {
+    return problemFrom(res.getStatus(), res.getBody(), res.getHeader('Retry-After'));
+  }
+  return new ApiError({ code: 'network', detail: err && err.message });
+}
+
+/** Whether any transfer is still sending bytes (to warn before leaving the page). */
+export function uploadsInFlight() {
+  for (const t of transfers) if (t.state === 'uploading' || t.state === 'queued') return true;
+  return false;
+}
+
+window.addEventListener('beforeunload', (e) => {
+  if (uploadsInFlight()) {
+    e.preventDefault();
+    e.returnValue = '';
+  }
+});
