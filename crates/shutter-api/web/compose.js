@@ -5,7 +5,7 @@
 
 import { api, newKey } from './api.js';
 import { onEvent } from './events.js';
-import { h, mount, field, messageBox, pageTitle, formatBytes, describeFailure, plural, errorMessage } from './ui.js';
+import { h, mount, field, messageBox, pageTitle, formatBytes, describeFailure, plural, errorMessage, acceptFiles } from './ui.js';
 import { Transfer } from './upload.js';
 import { transferRow } from './transfer-view.js';
 import { postCard } from './postcard.js';
@@ -86,19 +86,7 @@ export function composeView(root, { signal }) {
     }
     renderChosen();
   };
-  input.addEventListener('change', () => {
-    add(input.files);
-    input.value = '';
-  });
-  for (const ev of ['dragenter', 'dragover']) zone.addEventListener(ev, (e) => {
-    e.preventDefault();
-    zone.classList.add('dragging');
-  });
-  for (const ev of ['dragleave', 'drop']) zone.addEventListener(ev, () => zone.classList.remove('dragging'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    add(e.dataTransfer && e.dataTransfer.files);
-  });
+  acceptFiles(zone, input, add);
 
   // The same key for the same post, so a retry after a lost answer creates it once.
   let key = newKey();

@@ -6,7 +6,7 @@ import { api, localUrl } from './api.js';
 import { onEvent } from './events.js';
 import {
   h, mount, field, messageBox, pageTitle, formatBytes, formatDate, toast, errorMessage, describeFailure,
-  formDialog, confirmDialog, copyText, progressBar,
+  formDialog, confirmDialog, copyText, progressBar, acceptFiles,
 } from './ui.js';
 import { pager } from './pager.js';
 import { Transfer, transfers } from './upload.js';
@@ -108,19 +108,7 @@ export function filesView(root, { signal }) {
       t.start();
     }
   };
-  input.addEventListener('change', () => {
-    uploadFiles(input.files);
-    input.value = '';
-  });
-  for (const ev of ['dragenter', 'dragover']) zone.addEventListener(ev, (e) => {
-    e.preventDefault();
-    zone.classList.add('dragging');
-  });
-  for (const ev of ['dragleave', 'drop']) zone.addEventListener(ev, () => zone.classList.remove('dragging'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    uploadFiles(e.dataTransfer && e.dataTransfer.files);
-  });
+  acceptFiles(zone, input, uploadFiles);
 
   // ---- filters ----
   const filters = h('form', { className: 'card filters', 'aria-label': 'Filter files' },

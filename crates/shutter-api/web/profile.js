@@ -6,26 +6,25 @@ import { h, mount, field, messageBox, pageTitle, loading, toast, errorMessage, f
 import { pager } from './pager.js';
 import { userLink, blurhashCanvas } from './postcard.js';
 
-async function loadUser(username) {
-  return api('GET', `/v1/users/by-username/${encodeURIComponent(username)}`);
-}
-
-function failed(root, title, err) {
-  const msg = messageBox();
-  msg.error(err);
-  mount(root, h('h1', {}, title), msg.el);
+/** The user of a profile page, with a spinner meanwhile; `null` when the page has been left
+ * or the user could not be loaded (the page then says why). */
+async function loadUser(root, username, signal) {
+  mount(root, loading());
+  try {
+    const user = await api('GET', `/v1/users/by-username/${encodeURIComponent(username)}`);
+    return signal.aborted ? null : user;
+  } catch (err) {
+    const msg = messageBox();
+    msg.error(err);
+    mount(root, h('h1', {}, `@${username}`), msg.el);
+    return null;
+  }
 }
 
 /** `#/u/<username>` */
 export async function profileView(root, { signal, params: [username] }) {
-  mount(root, loading());
-  let user;
-  try {
-    user = await loadUser(username);
-  } catch (err) {
-    return failed(root, `@${username}`, err);
-  }
-  if (signal.aborted) return;
+  const user = await loadUser(root, username, signal);
+  if (!user) return;
   const me = currentUser();
   const isMe = me && me.id === user.id;
   const heading = h('h1', {}, user.display_name || user.username);
@@ -137,14 +136,8 @@ function gridItem(post) {
 
 /** `#/u/<username>/followers` and `#/u/<username>/following` */
 export async function peopleView(root, { signal, params: [username, which] }) {
-  mount(root, loading());
-  let user;
-  try {
-    user = await loadUser(username);
-  } catch (err) {
-    return failed(root, `@${username}`, err);
-  }
-  if (signal.aborted) return;
+  const user = await loadUser(root, username, signal);
+  if (!user) return;
   const title = which === 'followers' ? `People following @${user.username}` : `People @${user.username} follows`;
   const heading = h('h1', {}, title);
   const list = h('ul', { className: 'people card' });

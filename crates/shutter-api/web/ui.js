@@ -330,3 +330,21 @@ export async function copyText(text) {
     return false;
   }
 }
+
+/** Files dropped on `zone` or picked with `input` go to `onFiles` (a FileList); the zone is
+ * marked `dragging` while files hover over it. */
+export function acceptFiles(zone, input, onFiles) {
+  input.addEventListener('change', () => {
+    onFiles(input.files);
+    input.value = '';
+  });
+  for (const ev of ['dragenter', 'dragover']) zone.addEventListener(ev, (e) => {
+    e.preventDefault();
+    zone.classList.add('dragging');
+  });
+  for (const ev of ['dragleave', 'drop']) zone.addEventListener(ev, () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    onFiles(e.dataTransfer && e.dataTransfer.files);
+  });
+}

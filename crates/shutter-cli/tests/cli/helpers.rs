@@ -49,32 +49,11 @@ pub async fn start_server() -> Result<Server> {
     start_server_with(|_| {}).await
 }
 
-/// The configuration every test's server starts from (as the API suite's): a fresh data
-/// directory, port 0, no rate limits, one job worker.
-pub fn test_config(data_dir: &Path) -> Config {
-    let mut config = Config {
-        data_dir: data_dir.to_path_buf(),
-        ..Config::default()
-    };
-    config.server.listen = "127.0.0.1:0".into();
-    config.server.public_url = None;
-    config.rate_limits.enabled = false;
-    config.jobs.workers = Some(1);
-    config
-}
-
-/// Seconds since 1970 (the shared backend module dates the databases it leaves behind).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// The real application on port 0 with a fresh data directory on the run's database and blob
 /// store (SQLite and a local directory unless the run asks for PostgreSQL or S3).
 pub async fn start_server_with(configure: impl FnOnce(&mut Config)) -> Result<Server> {
     let data = backend::data_dir().await;
-    let mut config = test_config(data.path());
+    let mut config = backend::test_config(data.path());
     configure(&mut config);
     if config.database.url.is_none() {
         config.database.url = backend::database_url_for(&config.data_dir);

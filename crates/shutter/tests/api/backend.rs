@@ -16,8 +16,8 @@
 //! with the directory. When S3 is asked for and cannot be used, the test fails; it never
 //! falls back to the local directory.
 //!
-//! The in-process server ([`crate::helpers::start`]) and the `shutter` binary
-//! ([`crate::helpers::shutter_command`]) both find the database and the bucket of a data
+//! The in-process server (the API suite's `helpers::start`, the CLI suite's `start_server`) and
+//! the `shutter` binary (`helpers::shutter_command`) all find the database and the bucket of a data
 //! directory here, and [`blob_store`] opens a data directory's store for tests that check
 //! what is stored, whichever store it is.
 //!
@@ -215,6 +215,29 @@ impl Drop for TestDataDir {
     }
 }
 
+/// The configuration every test's server starts from: a fresh data directory, port 0, no
+/// rate limits.
+pub fn test_config(data_dir: &Path) -> shutter_core::config::Config {
+    let mut config = shutter_core::config::Config {
+        data_dir: data_dir.to_path_buf(),
+        ..shutter_core::config::Config::default()
+    };
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.public_url = None;
+    config.rate_limits.enabled = false;
+    // The machine is small and shared; one background worker is plenty for these tests.
+    config.jobs.workers = Some(1);
+    config
+}
+
+/// Seconds since 1970.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
+}
+
 /// A fresh data directory on the database and the blob store the run asks for.
 pub async fn data_dir() -> TestDataDir {
     data_dir_on(Database::Requested, Storage::Requested).await
@@ -335,7 +358,7 @@ pub fn storage_env_for(path: &Path) -> Vec<(&'static str, String)> {
 /// The blob store of the data directory `path` (the bucket, or the blob directory in it),
 /// opened the way the server opens it, to check what is stored whichever store it is.
 pub fn blob_store(path: &Path) -> std::sync::Arc<dyn BlobStore> {
-    let mut config = crate::helpers::test_config(path);
+    let mut config = test_config(path);
     configure_storage(&mut config);
     shutter::startup::open_blob_store(&config).expect("the data directory's blob store opens")
 }
@@ -420,11 +443,7 @@ impl PgDatabase {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} cannot be reached: {e}"));
         drop_leftovers(&mut admin).await;
-        let name = format!(
-            "{PREFIX}{}_{}",
-            crate::helpers::unix_now(),
-            Id::new().as_uuid().simple()
-        );
+        let name = format!("{PREFIX}{}_{}", unix_now(), Id::new().as_uuid().simple());
         admin
             .execute(format!("CREATE DATABASE {name}").as_str())
             .await
@@ -465,7 +484,7 @@ async fn drop_leftovers(admin: &mut PgConnection) {
         .fetch_all(&mut *admin)
         .await
         .unwrap_or_else(|e| panic!("cannot list the databases: {e}"));
-    let now = crate::helpers::unix_now();
+    let now = unix_now();
     for row in rows {
         let name: String = row.get(0);
         let created = name

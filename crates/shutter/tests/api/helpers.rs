@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -35,19 +35,7 @@ impl Drop for TestApp {
     }
 }
 
-/// The configuration every test starts from: a fresh data directory, port 0, no rate limits.
-pub fn test_config(data_dir: &Path) -> Config {
-    let mut config = Config {
-        data_dir: data_dir.to_path_buf(),
-        ..Config::default()
-    };
-    config.server.listen = "127.0.0.1:0".into();
-    config.server.public_url = None;
-    config.rate_limits.enabled = false;
-    // The machine is small and shared; one background worker is plenty for these tests.
-    config.jobs.workers = Some(1);
-    config
-}
+pub use crate::backend::{test_config, unix_now};
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -298,13 +286,6 @@ impl TestApp {
         }
         panic!("pagination of {path} did not end");
     }
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs() as i64
 }
 
 pub fn sign_hs(alg: Algorithm, key: &[u8], claims: &Value) -> String {
