@@ -107,10 +107,13 @@ impl WebApp {
                 if !plain {
                     return None;
                 }
-                tokio::fs::read(dir.join(relative))
-                    .await
-                    .ok()
-                    .map(Cow::Owned)
+                // A symbolic link inside the directory must not lead out of it.
+                let root = tokio::fs::canonicalize(dir).await.ok()?;
+                let file = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
+                if !file.starts_with(&root) {
+                    return None;
+                }
+                tokio::fs::read(file).await.ok().map(Cow::Owned)
             }
         }
     }
@@ -140,9 +143,10 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Scripts, styles and fonts from this origin only, no inline script or style, no frames.
-/// Images and uploads may also go to the S3 bucket when the files live there: its presigned
-/// URLs are the photos' and the upload tickets' addresses.
+/// Scripts, styles, fonts and requests to this origin only, no inline script or style, no
+/// frames. Images may also come from the S3 bucket when the files live there: a private
+/// photo's URL redirects to a presigned URL on it. (Uploads go through Shutter with tus on
+/// every store, so the page never connects to the bucket.)
 fn content_security_policy(config: &Config) -> HeaderValue {
     let bucket = match config.storage.backend {
         StorageBackend::S3 => bucket_origin(&config.storage.s3),
@@ -153,7 +157,7 @@ fn content_security_policy(config: &Config) -> HeaderValue {
         .unwrap_or_default();
     let policy = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; \
-         img-src 'self' data: blob:{extra}; connect-src 'self'{extra}; media-src 'self' blob:{extra}; \
+         img-src 'self' data: blob:{extra}; connect-src 'self'; media-src 'self' blob:; \
          font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'"
     );
