@@ -230,8 +230,9 @@ pub struct PostArgs {
     /// How long to wait for the post to be published, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
-    /// The Idempotency-Key of the post. Default: derived from the user, caption and photos, so
-    /// that running the same command again after an interruption resumes the same post.
+    /// The Idempotency-Key of the post. Default: derived from the user and the whole request
+    /// (caption; each photo's name, type, size and SHA-256), so that running the same command
+    /// again after an interruption resumes the same post.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
     /// How the photos are sent.

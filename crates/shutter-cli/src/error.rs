@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -26,6 +27,8 @@ pub struct CliError {
     pub usage: bool,
     /// Already reported (a command that printed its own per-item errors): exit 1 quietly.
     pub reported: bool,
+    /// How long the server asked to wait before trying again (`Retry-After` of a 429 or 503).
+    pub retry_after: Option<Duration>,
 }
 
 impl CliError {
@@ -37,6 +40,7 @@ impl CliError {
             problem: None,
             usage: false,
             reported: false,
+            retry_after: None,
         }
     }
 

@@ -19,7 +19,8 @@ pub struct LocalFile {
     pub path: PathBuf,
     /// Absolute, symbolic links resolved: the key of a resumable upload.
     pub canonical: PathBuf,
-    /// The name sent to the server (the last component).
+    /// The name sent to the server: the last component of the path as given (a symbolic
+    /// link is uploaded under its own name, not its target's).
     pub name: String,
     pub size: u64,
     pub mtime_ns: u64,
@@ -39,8 +40,9 @@ impl LocalFile {
         }
         let canonical = std::fs::canonicalize(path)
             .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
-        let name = canonical
+        let name = path
             .file_name()
+            .or_else(|| canonical.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "upload".to_owned());
         let mtime_ns = meta
@@ -147,6 +149,23 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
         assert_eq!(sniff(b"hello"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_sent_under_its_own_name() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("shutter-cli-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let target = dir.join("IMG_0001.JPG");
+        std::fs::write(&target, b"x")?;
+        let link = dir.join("holiday.jpg");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link)?;
+        let file = LocalFile::inspect(&link, None)?;
+        assert_eq!(file.name, "holiday.jpg");
+        assert_eq!(file.canonical, std::fs::canonicalize(&target)?);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 
     #[tokio::test]

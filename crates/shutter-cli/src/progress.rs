@@ -106,11 +106,45 @@ impl Tracker {
         self.file.set_position(pos);
         self.total.set_position(self.base + pos);
     }
+
+    /// Both bars to `pos` bytes of this file without counting the jump as bytes sent (a
+    /// resumed upload: the server had those already), so that the rate and the ETA are
+    /// measured from here.
+    pub fn start_at(&self, pos: u64) {
+        jump(&self.file, pos);
+        jump(&self.total, self.base + pos);
+    }
+}
+
+/// `bar` to `pos`, its rate and ETA measured from there on.
+fn jump(bar: &ProgressBar, pos: u64) {
+    bar.set_position(pos);
+    // A new position reaches the rate estimator only on some updates; setting the length
+    // (unchanged) is one that always passes it on. Resetting the ETA then makes it the
+    // starting point of the estimate, rather than bytes sent.
+    if let Some(len) = bar.length() {
+        bar.set_length(len);
+    }
+    bar.reset_eta();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jump_to_the_resume_offset_is_not_counted_as_speed() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(1_000_000_000);
+        std::thread::sleep(Duration::from_millis(20));
+        jump(&bar, 900_000_000);
+        std::thread::sleep(Duration::from_millis(20));
+        bar.inc(1000);
+        bar.set_length(1_000_000_000);
+        // Counted as sent, the jump would be tens of GB/s; 1000 bytes in ~20 ms is ~50 KB/s.
+        assert!(bar.per_sec() < 1_000_000.0, "{}", bar.per_sec());
+        assert_eq!(bar.position(), 900_001_000);
+    }
 
     #[test]
     fn long_names_keep_both_ends() {

@@ -7,9 +7,17 @@
 //! Both are written with mode 0600 (the directory, when created here, 0700): to a temporary
 //! file in the same directory, synced, then renamed over the old one, so a reader (or a
 //! crash) sees the old or the new contents, never half of either.
+//!
+//! Several processes of this client may share the directory (two uploads in two terminals).
+//! What reads a file, changes it and writes it back does so holding an exclusive advisory
+//! lock (`flock`) on `credentials.lock` or `uploads.lock` beside it, so that no change is
+//! lost and no refresh token is presented twice. The lock goes with the process, however it
+//! ends.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -18,6 +26,26 @@ use crate::error::{CliError, CliResult};
 
 const CREDENTIALS: &str = "credentials.json";
 const UPLOADS: &str = "uploads.json";
+const CREDENTIALS_LOCK: &str = "credentials.lock";
+const UPLOADS_LOCK: &str = "uploads.lock";
+
+/// How long a process waits for a lock another one holds. The credentials' is held for one
+/// refresh (a request of at most [`crate::api::REQUEST_TIMEOUT`]); the uploads' for a read
+/// and a write of a small file.
+const CREDENTIALS_LOCK_WAIT: Duration = Duration::from_secs(150);
+const UPLOADS_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// How often a held lock is tried again.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// Makes the name of each temporary file of this process its own.
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// An exclusive lock on one of the store's lock files, released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _file: Option<std::fs::File>,
+}
 
 /// A signed-in session on one server.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -116,6 +144,7 @@ impl Store {
 
     /// Remembers `entry`, replacing any entry for the same source.
     pub fn remember_upload(&self, entry: &PendingUpload) -> CliResult<()> {
+        let _lock = self.lock_uploads()?;
         let mut all = self.load_uploads()?;
         all.uploads.retain(|u| !u.same_source(entry));
         all.uploads.push(entry.clone());
@@ -124,6 +153,7 @@ impl Store {
 
     /// Forgets the entry for `entry`'s source, if any.
     pub fn forget_upload(&self, entry: &PendingUpload) -> CliResult<()> {
+        let _lock = self.lock_uploads()?;
         let mut all = self.load_uploads()?;
         let before = all.uploads.len();
         all.uploads.retain(|u| !u.same_source(entry));
@@ -140,6 +170,55 @@ impl Store {
             .uploads
             .into_iter()
             .find(|u| u.same_source(probe)))
+    }
+
+    /// Holds the credentials' lock: whoever reads the stored session to replace it (a
+    /// refresh, a login, a logout) does so holding it. Waits without blocking the runtime.
+    pub async fn lock_credentials(&self) -> CliResult<Lock> {
+        let (mut file, path) = self.open_lock(CREDENTIALS_LOCK)?;
+        let deadline = Instant::now() + CREDENTIALS_LOCK_WAIT;
+        loop {
+            file = match try_lock(file, &path)? {
+                Ok(lock) => return Ok(lock),
+                Err(busy) => busy,
+            };
+            if Instant::now() >= deadline {
+                return Err(lock_timeout(&path, CREDENTIALS_LOCK_WAIT));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
+    }
+
+    /// Holds the lock of `uploads.json` (for a read and a write: a short wait at most).
+    fn lock_uploads(&self) -> CliResult<Lock> {
+        let (mut file, path) = self.open_lock(UPLOADS_LOCK)?;
+        let deadline = Instant::now() + UPLOADS_LOCK_WAIT;
+        loop {
+            file = match try_lock(file, &path)? {
+                Ok(lock) => return Ok(lock),
+                Err(busy) => busy,
+            };
+            if Instant::now() >= deadline {
+                return Err(lock_timeout(&path, UPLOADS_LOCK_WAIT));
+            }
+            std::thread::sleep(LOCK_POLL);
+        }
+    }
+
+    fn open_lock(&self, name: &str) -> CliResult<(std::fs::File, PathBuf)> {
+        self.ensure_dir()?;
+        let path = self.dir.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&path)
+            .map_err(|e| CliError::io("opening", &path, e))?;
+        Ok((file, path))
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str) -> CliResult<Option<T>> {
@@ -165,7 +244,10 @@ impl Store {
             .map_err(|e| CliError::new("internal", format!("encoding {name}: {e}")))?;
         self.ensure_dir()?;
         let path = self.dir.join(name);
-        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
         let written = write_private(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
@@ -191,9 +273,34 @@ impl Store {
     }
 }
 
+/// One try at the lock of `file`: `Ok(lock)`, or the file back when another process holds
+/// it. A file system without locks gets a lock that holds nothing (going on unlocked beats
+/// refusing to work there).
+fn try_lock(file: std::fs::File, path: &Path) -> CliResult<Result<Lock, std::fs::File>> {
+    match file.try_lock() {
+        Ok(()) => Ok(Ok(Lock { _file: Some(file) })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(Err(file)),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            Ok(Ok(Lock { _file: None }))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(CliError::io("locking", path, e)),
+    }
+}
+
+fn lock_timeout(path: &Path, waited: Duration) -> CliError {
+    CliError::new(
+        "timeout",
+        format!(
+            "another shutter-cli process has held {} for {} s",
+            path.display(),
+            waited.as_secs()
+        ),
+    )
+}
+
 /// Writes a new file readable and writable by its owner only, and syncs it.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    // A temporary file left by a crashed run of the same pid would make create_new fail.
+    // A temporary file left by a crashed run with the same pid would make create_new fail.
     let _ = std::fs::remove_file(path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -271,6 +378,57 @@ mod tests {
         assert_eq!(store.find_upload(&changed)?, None);
         store.forget_upload(&a)?;
         assert_eq!(store.find_upload(&a)?, None);
+        std::fs::remove_dir_all(&tmp)?;
+        Ok(())
+    }
+
+    #[test]
+    fn concurrent_changes_to_the_uploads_are_all_kept() -> Result<(), Box<dyn std::error::Error>> {
+        // Each thread opens the lock file itself, so they exclude each other as processes do.
+        let tmp = std::env::temp_dir().join(format!("shutter-cli-locks-{}", std::process::id()));
+        let store = Store::new(Some(tmp.clone()))?;
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                let tmp = tmp.clone();
+                std::thread::spawn(move || -> CliResult<()> {
+                    let mut e = entry(&tmp, &format!("{i:02}"));
+                    for round in 0..10 {
+                        e.file_id = format!("{i}-{round}");
+                        store.remember_upload(&e)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().map_err(|_| "a thread panicked")??;
+        }
+        let mut ids: Vec<_> = store
+            .load_uploads()?
+            .uploads
+            .into_iter()
+            .map(|u| u.file_id)
+            .collect();
+        ids.sort();
+        let want: Vec<_> = (0..8).map(|i| format!("{i}-9")).collect();
+        assert_eq!(ids, want);
+        std::fs::remove_dir_all(&tmp)?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_credentials_lock_is_exclusive() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = std::env::temp_dir().join(format!("shutter-cli-lock-{}", std::process::id()));
+        let store = Store::new(Some(tmp.clone()))?;
+        let held = store.lock_credentials().await?;
+        let (file, path) = store.open_lock(CREDENTIALS_LOCK)?;
+        let file = match try_lock(file, &path)? {
+            Ok(_) => return Err("a second lock while the first is held".into()),
+            Err(file) => file,
+        };
+        drop(held);
+        assert!(try_lock(file, &path)?.is_ok());
         std::fs::remove_dir_all(&tmp)?;
         Ok(())
     }

@@ -20,7 +20,7 @@ pub async fn register(ctx: &mut Ctx, args: RegisterArgs) -> CliResult<()> {
     let url = ctx.api.url("v1/auth/register")?;
     let request = ctx.api.http().post(url).json(&body);
     let auth: AuthResponse = ctx.api.anon_json(request).await?;
-    signed_in(ctx, &auth, "Registered and logged in")
+    signed_in(ctx, &auth, "Registered and logged in").await
 }
 
 pub async fn login(ctx: &mut Ctx, args: LoginArgs) -> CliResult<()> {
@@ -33,11 +33,11 @@ pub async fn login(ctx: &mut Ctx, args: LoginArgs) -> CliResult<()> {
         .post(url)
         .json(&json!({ "username": username, "password": password }));
     let auth: AuthResponse = ctx.api.anon_json(request).await?;
-    signed_in(ctx, &auth, "Logged in")
+    signed_in(ctx, &auth, "Logged in").await
 }
 
-fn signed_in(ctx: &mut Ctx, auth: &AuthResponse, what: &str) -> CliResult<()> {
-    ctx.api.adopt(auth)?;
+async fn signed_in(ctx: &mut Ctx, auth: &AuthResponse, what: &str) -> CliResult<()> {
+    ctx.api.adopt(auth).await?;
     let server = ctx.api.base().as_str().trim_end_matches('/').to_owned();
     ctx.out
         .emit(&json!({ "server": server, "user": auth.user }), || {
@@ -48,13 +48,21 @@ fn signed_in(ctx: &mut Ctx, auth: &AuthResponse, what: &str) -> CliResult<()> {
 
 pub async fn logout(ctx: &mut Ctx) -> CliResult<()> {
     let server = ctx.api.base().as_str().trim_end_matches('/').to_owned();
-    let Some(session) = ctx.api.drop_session() else {
+    let Some(mut session) = ctx.api.drop_session() else {
         ctx.out
             .emit(&json!({ "server": server, "logged_out": false }), || {
                 format!("Not logged in to {server}.")
             });
         return Ok(());
     };
+    // Holding the credentials' lock: a refresh in another process can neither rotate the
+    // pair under this logout nor store a new one after it. The stored pair is the live one.
+    let _lock = ctx.api.store().lock_credentials().await?;
+    if let Some(stored) = ctx.api.store().load_session()? {
+        if stored.server == session.server && stored.user_id == session.user_id {
+            session = stored;
+        }
+    }
     let url = ctx.api.url("v1/auth/logout")?;
     let sent = ctx
         .api

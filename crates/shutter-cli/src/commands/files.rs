@@ -14,6 +14,7 @@ use crate::error::{CliError, CliResult};
 use crate::local::hex;
 use crate::output::{human_size, print_json, text};
 use crate::progress::{Bars, Tracker};
+use crate::transfer::{Activity, STALL};
 
 pub async fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<()> {
     let url = ctx.api.url("v1/files")?;
@@ -127,15 +128,20 @@ pub async fn get(ctx: &mut Ctx, args: GetArgs) -> CliResult<()> {
     };
     let content = ctx.api.url(&format!("v1/files/{id}/content"))?;
     let variant = args.variant.map(|v| v.as_str());
+    // The answer must come within a minute, and then its bytes must not stall.
+    let activity = Activity::without_body();
     let response = ctx
         .api
-        .send(|c, t| {
-            let request = c.get(content.clone()).bearer_auth(t);
-            match variant {
-                Some(v) => request.query(&[("variant", v)]),
-                None => request,
-            }
-        })
+        .send_watched(
+            |c, t| {
+                let request = c.get(content.clone()).bearer_auth(t);
+                match variant {
+                    Some(v) => request.query(&[("variant", v)]),
+                    None => request,
+                }
+            },
+            Some(&activity),
+        )
         .await?;
     let response = checked(response).await?;
     let len = response
@@ -240,8 +246,21 @@ async fn save(
         Some((f, p)) => (Some(f), p.to_path_buf()),
         None => (None, PathBuf::from("<stdout>")),
     };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
+    loop {
+        let next = tokio::time::timeout(STALL, stream.next()).await;
+        let chunk = match next {
+            Ok(Some(chunk)) => chunk?,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(CliError::new(
+                    "timeout",
+                    format!(
+                        "the download stalled: no byte for {} s after {written} bytes",
+                        STALL.as_secs()
+                    ),
+                ))
+            }
+        };
         hasher.update(&chunk);
         let result = match file.as_mut() {
             Some(f) => f.write_all(&chunk).await,

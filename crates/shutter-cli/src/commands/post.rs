@@ -3,9 +3,13 @@
 //! `post.failed` (Server-Sent Events from `/v1/events`, and a poll of the post every 2 s in
 //! case the stream is unavailable).
 //!
-//! The post's `Idempotency-Key` is derived from the user, the caption and the photos' hashes,
-//! so the same command run again within 24 h gets the same post and tickets back (the server
-//! replays its answer) and only sends what the server does not have yet.
+//! The post's `Idempotency-Key` is derived from the user and the whole request body (the
+//! caption and each photo's name, type, size and SHA-256), so the same command run again
+//! within 24 h gets the same post and tickets back (the server replays its answer) and only
+//! sends what the server does not have yet, while a changed request (a renamed photo) is a
+//! new post. When the post that answer names has been deleted since, a key derived from the
+//! first and the dead post's id makes a new one (and, being derived, finds that one again on
+//! the next run).
 
 use std::time::{Duration, Instant};
 
@@ -41,10 +45,6 @@ pub async fn run(ctx: &mut Ctx, args: PostArgs) -> CliResult<()> {
         hashes.push(sha256_file(&photo.path, Some(bar)).await?);
         bar.reset();
     }
-    let key = args
-        .idempotency_key
-        .clone()
-        .unwrap_or_else(|| idempotency_key(&user_id, &args.caption, &hashes));
     let media: Vec<Value> = photos
         .iter()
         .zip(&hashes)
@@ -67,7 +67,31 @@ pub async fn run(ctx: &mut Ctx, args: PostArgs) -> CliResult<()> {
     } else {
         listen(ctx).await
     };
-    let created = create(ctx, &bars, &body, &key).await?;
+    let mut key = args
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| idempotency_key(&user_id, &body));
+    let mut fresh_keys = 0;
+    let created = loop {
+        let (created, replayed) = create(ctx, &body, &key).await?;
+        let post_id = text(&created["post"], "id").to_owned();
+        if !replayed {
+            break created;
+        }
+        if fresh_keys < FRESH_KEYS && post_is_gone(ctx, &post_id).await? {
+            fresh_keys += 1;
+            bars.note(&format!(
+                "post {post_id}, created earlier with the same caption and photos, has been \
+                 deleted since; creating a new one"
+            ));
+            key = successor_key(&key, &post_id);
+            continue;
+        }
+        bars.note(&format!(
+            "resuming post {post_id} (created earlier with the same caption and photos)"
+        ));
+        break created;
+    };
     let post_id = text(&created["post"], "id").to_owned();
     let tickets = created["uploads"].as_array().cloned().unwrap_or_default();
     if tickets.len() != photos.len() {
@@ -132,22 +156,49 @@ pub async fn run(ctx: &mut Ctx, args: PostArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// The default Idempotency-Key: the same user posting the same caption and photos.
-fn idempotency_key(user_id: &str, caption: &str, hashes: &[String]) -> String {
+/// How many times a post found deleted is made again with a new key, in one run.
+const FRESH_KEYS: u32 = 3;
+
+/// The default Idempotency-Key: the same user sending the same request body (the server
+/// answers a different body under the same key with 422 `idempotency_key_reused`).
+fn idempotency_key(user_id: &str, body: &Value) -> String {
     let mut h = Sha256::new();
     h.update(b"shutter-cli post\n");
     h.update(user_id.as_bytes());
     h.update(b"\n");
-    h.update(caption.as_bytes());
-    for sha in hashes {
-        h.update(b"\n");
-        h.update(sha.as_bytes());
-    }
+    h.update(body.to_string().as_bytes());
     format!("shutter-cli-{}", &hex(&h.finalize())[..40])
 }
 
-/// `POST /v1/posts`; says so when the server replays an earlier answer.
-async fn create(ctx: &mut Ctx, bars: &Bars, body: &Value, key: &str) -> CliResult<Value> {
+/// The key that takes over from `key` once the post made with it has been deleted.
+fn successor_key(key: &str, dead_post_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"shutter-cli post after a deleted one\n");
+    h.update(key.as_bytes());
+    h.update(b"\n");
+    h.update(dead_post_id.as_bytes());
+    format!("shutter-cli-{}", &hex(&h.finalize())[..40])
+}
+
+/// Whether the post is gone (deleted since the answer that named it).
+async fn post_is_gone(ctx: &mut Ctx, post_id: &str) -> CliResult<bool> {
+    let url = ctx.api.url(&format!("v1/posts/{}", segment(post_id)))?;
+    let response = ctx
+        .api
+        .send(|c, t| {
+            c.get(url.clone())
+                .bearer_auth(t)
+                .timeout(crate::api::REQUEST_TIMEOUT)
+        })
+        .await?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(true);
+    }
+    crate::api::checked(response).await.map(|_| false)
+}
+
+/// `POST /v1/posts`: the answer, and whether the server replayed an earlier one.
+async fn create(ctx: &mut Ctx, body: &Value, key: &str) -> CliResult<(Value, bool)> {
     let url = ctx.api.url("v1/posts")?;
     let response = ctx
         .api
@@ -164,13 +215,7 @@ async fn create(ctx: &mut Ctx, bars: &Bars, body: &Value, key: &str) -> CliResul
         .get("idempotent-replayed")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     let created: Value = crate::api::json_body(response).await?;
-    if replayed {
-        bars.note(&format!(
-            "resuming post {} (created earlier with the same caption and photos)",
-            text(&created["post"], "id")
-        ));
-    }
-    Ok(created)
+    Ok((created, replayed))
 }
 
 /// Uploads one photo with its ticket, unless the server has it already.
@@ -190,7 +235,7 @@ async fn send_photo(
         .await?;
     match text(&file, "status") {
         "processing" | "ready" => {
-            tracker.set(photo.size);
+            tracker.start_at(photo.size);
             return Ok(());
         }
         "failed" => {
@@ -248,9 +293,10 @@ async fn put_ticket(
                 let start = number.saturating_sub(1) * part_size;
                 let len = part_size.min(photo.size.saturating_sub(start));
                 tracker.set(start);
+                let url = ctx.api.url(text(&part, "url"))?;
                 let response = transfer::put_file(
                     &ctx.api,
-                    text(&part, "url"),
+                    &url,
                     &empty,
                     &photo.path,
                     (start, len),
@@ -274,9 +320,12 @@ async fn put_ticket(
                 .to_owned()
         }
         None => {
+            // On the built-in store, Shutter's own signed URL (moved onto --server like any
+            // of its URLs); on S3, the bucket's.
+            let url = ctx.api.url(text(ticket, "url"))?;
             transfer::put_file(
                 &ctx.api,
-                text(ticket, "url"),
+                &url,
                 headers,
                 &photo.path,
                 (0, photo.size),
@@ -451,12 +500,43 @@ mod tests {
     }
 
     #[test]
-    fn the_key_follows_the_content() {
-        let a = idempotency_key("u", "hi", &["aa".into()]);
-        assert_eq!(a, idempotency_key("u", "hi", &["aa".into()]));
-        assert_ne!(a, idempotency_key("u", "hi!", &["aa".into()]));
-        assert_ne!(a, idempotency_key("v", "hi", &["aa".into()]));
+    fn the_key_follows_the_whole_request() {
+        let body = |caption: &str, filename: &str, content_type: &str, size: u64| {
+            json!({"caption": caption, "media": [{
+                "filename": filename, "content_type": content_type, "size": size, "sha256": "aa"
+            }]})
+        };
+        let a = idempotency_key("u", &body("hi", "a.jpg", "image/jpeg", 1));
+        assert_eq!(
+            a,
+            idempotency_key("u", &body("hi", "a.jpg", "image/jpeg", 1))
+        );
+        assert_ne!(
+            a,
+            idempotency_key("u", &body("hi!", "a.jpg", "image/jpeg", 1))
+        );
+        assert_ne!(
+            a,
+            idempotency_key("v", &body("hi", "a.jpg", "image/jpeg", 1))
+        );
+        assert_ne!(
+            a,
+            idempotency_key("u", &body("hi", "b.jpg", "image/jpeg", 1))
+        );
+        assert_ne!(
+            a,
+            idempotency_key("u", &body("hi", "a.jpg", "image/png", 1))
+        );
+        assert_ne!(
+            a,
+            idempotency_key("u", &body("hi", "a.jpg", "image/jpeg", 2))
+        );
         assert!(a.len() <= 255);
+        let next = successor_key(&a, "p1");
+        assert_eq!(next, successor_key(&a, "p1"));
+        assert_ne!(next, a);
+        assert_ne!(next, successor_key(&a, "p2"));
+        assert!(next.len() <= 255);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::local::{sha256_file, LocalFile};
 use crate::output::{human_size, text};
 use crate::progress::{Bars, Tracker};
 use crate::store::PendingUpload;
-use crate::transfer::{self, Throttle};
+use crate::transfer::{self, Failure, Throttle};
 
 /// What every file of the command is uploaded with.
 struct Options {
@@ -98,20 +98,6 @@ fn summary(file: &LocalFile, done: &Value) -> String {
     )
 }
 
-/// Codes after which an upload can never go on: its entry is forgotten.
-fn upload_is_dead(err: &CliError) -> bool {
-    matches!(
-        err.code.as_str(),
-        "not_found"
-            | "upload_expired"
-            | "checksum_mismatch"
-            | "content_mismatch"
-            | "size_mismatch"
-            | "file_too_large"
-            | "image_too_large"
-    )
-}
-
 async fn upload_one(
     ctx: &mut Ctx,
     bars: &Bars,
@@ -122,7 +108,8 @@ async fn upload_one(
 ) -> CliResult<Value> {
     tracker.file.set_message("hashing");
     let sha256 = sha256_file(&file.path, Some(&tracker.file)).await?;
-    // The bar's clock restarts, so that its rate and ETA are the upload's.
+    // The bar's clock restarts, so that its rate and ETA are the upload's (a resumed upload
+    // starts them at the server's offset: see `Tracker::start_at`).
     tracker.file.reset();
     tracker.file.set_message("uploading");
     let mut entry = PendingUpload {
@@ -147,7 +134,9 @@ async fn upload_one(
     let file_id = transfer::file_id_of(&url);
     let sent = send(ctx, file, &url, offset, throttle, tracker).await;
     if let Err(err) = sent {
-        if upload_is_dead(&err) {
+        // An upload that can never go on is forgotten; any other failure leaves it for the
+        // next run to resume.
+        if transfer::classify(&err) == Failure::Dead {
             ctx.api.store().forget_upload(&entry)?;
         }
         return Err(err);
@@ -214,7 +203,7 @@ async fn resume(
             ));
             Ok(Some((url, offset)))
         }
-        Err(err) if upload_is_dead(&err) => {
+        Err(err) if transfer::classify(&err) == Failure::Dead => {
             bars.note(&format!(
                 "the earlier upload of {} cannot go on ({err}); starting again",
                 file.path.display()

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 use shutter_core::config::DurationValue;
 
-use crate::helpers::{finish, mode, start_server, start_server_with, Cli, PASSWORD};
+use crate::helpers::{finish, mode, noise, start_server, start_server_with, Cli, PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_whoami_logout() -> Result<()> {
@@ -176,5 +176,52 @@ async fn an_expired_access_token_is_refreshed_and_the_new_pair_stored() -> Resul
     // The old refresh token was used up; the stored one is the live one.
     let me = cli.json(&["whoami"]).await?;
     assert_eq!(me["username"], "carol");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_refreshing_at_once_share_one_rotation() -> Result<()> {
+    let server = start_server_with(|c| c.auth.access_token_ttl = DurationValue::secs(1)).await?;
+    let cli = Cli::new(&server)?;
+    cli.register("judy").await?;
+    let dir = cli.source_dir()?;
+    let files: Vec<String> = (0..2)
+        .map(|i| {
+            let path = dir.join(format!("f{i}.bin"));
+            std::fs::write(&path, noise(200_000, 100 + i))?;
+            Ok(path.to_string_lossy().into_owned())
+        })
+        .collect::<Result<_>>()?;
+    let before = cli.credentials()?;
+    // Past the token's expiry and the server's 5 s of leeway.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    // Six processes at once, every one with the expired access token and the same refresh
+    // token: presented twice, it would end the session (SPEC 2).
+    let commands = [
+        vec!["--json", "whoami"],
+        vec!["--json", "whoami"],
+        vec!["--json", "files", "ls"],
+        vec!["--json", "feed"],
+        vec!["--json", "upload", files[0].as_str()],
+        vec!["--json", "upload", files[1].as_str()],
+    ];
+    let runs =
+        futures::future::join_all(commands.iter().map(|args| finish(cli.command(args), None)))
+            .await;
+    for (args, run) in commands.iter().zip(runs) {
+        let run = run?;
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+    }
+    let after = cli.credentials()?;
+    assert_ne!(after["refresh_token"], before["refresh_token"], "rotated");
+
+    // The session lives on: once the new access token has expired too, the stored refresh
+    // token is still good (a reuse would have revoked its whole family).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let me = cli.json(&["whoami"]).await?;
+    assert_eq!(me["username"], "judy");
+    let files_now = cli.json(&["files", "ls"]).await?;
+    assert_eq!(files_now["items"].as_array().map(Vec::len), Some(2));
     Ok(())
 }

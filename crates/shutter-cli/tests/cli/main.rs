@@ -12,4 +12,5 @@ mod backend;
 mod files;
 mod helpers;
 mod posts;
+mod public_url;
 mod uploads;

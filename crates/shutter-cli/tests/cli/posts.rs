@@ -129,3 +129,62 @@ async fn a_post_whose_photo_is_not_an_image_fails_with_its_code() -> Result<()> 
     assert!(feed_ids(&feed).is_empty(), "{feed}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_photo_is_a_new_post_and_a_deleted_post_is_made_again() -> Result<()> {
+    let server = start_server().await?;
+    let cli = Cli::new(&server)?;
+    cli.register("oscar").await?;
+    let token = server.token("oscar").await?;
+    let jpeg = arg("photos/kleiber_1080x1080.jpg");
+    let args = ["--json", "post", "--caption", "Same words", jpeg.as_str()];
+    let first = cli.run(&args).await?.ok()?.json()?;
+    let first_id = first["id"].as_str().context("post id")?.to_owned();
+
+    // The same caption and bytes under another name: another request, so another post (not
+    // 422 idempotency_key_reused).
+    let renamed = cli.source_dir()?.join("renamed.jpg");
+    std::fs::copy(testdata("photos/kleiber_1080x1080.jpg"), &renamed)?;
+    let renamed = renamed.to_string_lossy().into_owned();
+    let run = cli
+        .run(&[
+            "--json",
+            "post",
+            "--caption",
+            "Same words",
+            renamed.as_str(),
+        ])
+        .await?
+        .ok()?;
+    let second = run.json()?;
+    assert_eq!(second["status"], "published", "{second}");
+    assert_ne!(second["id"], first_id.as_str());
+    let media_id = second["media"][0]["file_id"].as_str().unwrap_or_default();
+    let (_, media) = server
+        .get(&format!("/v1/files/{media_id}"), Some(&token))
+        .await?;
+    assert_eq!(media["filename"], "renamed.jpg", "{media}");
+    assert!(!run.stderr.contains("resuming post"), "{}", run.stderr);
+
+    // The first post deleted: the first command again makes a new one instead of replaying
+    // the dead one (404) for 24 h...
+    let deleted = server
+        .http
+        .delete(server.url(&format!("/v1/posts/{first_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(deleted.status().as_u16(), 204);
+    let run = cli.run(&args).await?.ok()?;
+    let third = run.json()?;
+    assert_eq!(third["status"], "published", "{third}");
+    let third_id = third["id"].as_str().context("post id")?.to_owned();
+    assert_ne!(third_id, first_id);
+    assert_ne!(third["id"], second["id"]);
+    assert!(run.stderr.contains("deleted"), "{}", run.stderr);
+    // ...and, run once more, finds that new one again.
+    let run = cli.run(&args).await?.ok()?;
+    assert_eq!(run.json()?["id"], third_id.as_str());
+    assert!(run.stderr.contains("resuming post"), "{}", run.stderr);
+    Ok(())
+}

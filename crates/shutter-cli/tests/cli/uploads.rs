@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::helpers::{noise, sha256_hex, start_server, Cli};
+use crate::helpers::{finish, noise, sha256_hex, start_server, Cli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_upload_resumes_from_the_server_offset() -> Result<()> {
@@ -164,6 +164,111 @@ async fn several_files_in_one_command_and_a_failure_among_them() -> Result<()> {
     assert_eq!(
         out["uploads"][0]["error"]["code"], "content_mismatch",
         "{out}"
+    );
+
+    // A symbolic link goes under its own name, not its target's.
+    #[cfg(unix)]
+    {
+        let link = dir.join("link.txt");
+        std::os::unix::fs::symlink(&a, &link)?;
+        let link = link.to_string_lossy().into_owned();
+        let out = cli.json(&["upload", link.as_str()]).await?;
+        assert_eq!(out["uploads"][0]["file"]["filename"], "link.txt", "{out}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_all_remember_their_state_and_resume() -> Result<()> {
+    let server = start_server().await?;
+    let cli = Cli::new(&server)?;
+    cli.register("mallory").await?;
+    let token = server.token("mallory").await?;
+    const SIZE: usize = 2 * 1024 * 1024;
+    const N: usize = 3;
+    let dir = cli.source_dir()?;
+    let mut paths = Vec::new();
+    let mut contents = Vec::new();
+    for i in 0..N {
+        let bytes = noise(SIZE, 1000 + i as u64);
+        let path = dir.join(format!("part{i}.bin"));
+        std::fs::write(&path, &bytes)?;
+        paths.push(path.to_string_lossy().into_owned());
+        contents.push(bytes);
+    }
+
+    // Three slow uploads in three processes at once, killed once each has sent something:
+    // each one's entry must be in uploads.json (they all read, change and write it).
+    let mut children = Vec::new();
+    for path in &paths {
+        let child = cli
+            .command(&["--json", "upload", path.as_str(), "--limit-rate", "256K"])
+            .spawn()?;
+        children.push(child);
+    }
+    let started = Instant::now();
+    loop {
+        for child in &mut children {
+            if let Some(status) = child.try_wait()? {
+                bail!("an upload ended ({status}) before it could be killed");
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the server never saw bytes of every file");
+        }
+        let (_, page) = server.get("/v1/files", Some(&token)).await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let sending = items
+            .iter()
+            .filter(|f| f["bytes_received"].as_u64().unwrap_or(0) > 0)
+            .count();
+        if sending == N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for child in &mut children {
+        child.kill().await?;
+    }
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(
+        cli.config_dir().join("uploads.json"),
+    )?)?;
+    assert_eq!(
+        state["uploads"].as_array().map(Vec::len),
+        Some(N),
+        "{state}"
+    );
+
+    // The same commands again, at once: each resumes its own file.
+    let runs = futures::future::join_all(
+        paths
+            .iter()
+            .map(|path| finish(cli.command(&["--json", "upload", path.as_str()]), None)),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (run, bytes) in runs.into_iter().zip(&contents) {
+        let out = run?.ok()?.json()?;
+        let upload = &out["uploads"][0];
+        let resumed_from = upload["resumed_from"]
+            .as_u64()
+            .with_context(|| format!("not resumed: {out}"))?;
+        assert!(resumed_from > 0 && resumed_from < SIZE as u64, "{out}");
+        assert_eq!(upload["file"]["sha256"], sha256_hex(bytes).as_str());
+        ids.push(upload["file"]["id"].as_str().unwrap_or_default().to_owned());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "one file each");
+    let (_, page) = server.get("/v1/files", Some(&token)).await?;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(N), "{page}");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(
+        cli.config_dir().join("uploads.json"),
+    )?)?;
+    assert_eq!(
+        state["uploads"].as_array().map(Vec::len),
+        Some(0),
+        "{state}"
     );
     Ok(())
 }
