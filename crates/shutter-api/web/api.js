@@ -75,6 +75,32 @@ function notify() {
   }
 }
 
+/**
+ * Calls `fn()` when the signed-in user's session ends: sign-out, account deletion, a refused
+ * refresh, a sign-out in another tab (or another user signs in). Whatever the page keeps for
+ * that user (uploads, caches) must go then, so nothing of it carries over to the next one.
+ */
+export function onSessionEnd(fn) {
+  let id = session.user ? session.user.id : null;
+  return onSessionChange((user) => {
+    const now = user ? user.id : null;
+    const ended = id !== null && now !== id;
+    id = now;
+    if (ended) fn();
+  });
+}
+
+const signOutHooks = new Set();
+/**
+ * Calls `fn()` (awaited, for at most a few seconds) when the user signs out with the button,
+ * before the session is revoked: the access token still works, so unfinished uploads can be
+ * removed from the server. `onSessionEnd` runs after it, as for any other end.
+ */
+export function beforeSignOut(fn) {
+  signOutHooks.add(fn);
+  return () => signOutHooks.delete(fn);
+}
+
 export function setCurrentUser(user) {
   session.user = user;
   notify();
@@ -207,6 +233,8 @@ export async function login({ username, password }) {
 }
 
 export async function logout() {
+  const hooks = [...signOutHooks].map((fn) => Promise.resolve().then(fn).catch((e) => console.warn(e)));
+  await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, 3000))]);
   const token = storedRefreshToken();
   try {
     if (token) await api('POST', '/v1/auth/logout', { body: { refresh_token: token }, auth: false });

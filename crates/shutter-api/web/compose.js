@@ -3,7 +3,7 @@
 // progress bar, pause and resume, and the post is shown as pending until `post.published`
 // (or why it failed).
 
-import { api, newKey } from './api.js';
+import { api, newKey, onSessionEnd } from './api.js';
 import { onEvent } from './events.js';
 import { h, mount, field, messageBox, pageTitle, formatBytes, describeFailure, plural, errorMessage, acceptFiles } from './ui.js';
 import { Transfer } from './upload.js';
@@ -14,14 +14,27 @@ const MAX_PHOTOS = 10;
 const DEFAULT_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 const POLL_MS = 3000;
 
-/** Posts submitted from this page, newest first, kept while the page lives. */
+/** Posts submitted from this page, newest first, kept while the session lasts. */
 const submissions = [];
 let limitsCache = null;
 
+/** The user's limits (cached), or null when they could not be read (asked again next time). */
 async function limits() {
-  if (!limitsCache) limitsCache = api('GET', '/v1/limits').catch(() => null);
+  if (!limitsCache) {
+    limitsCache = api('GET', '/v1/limits').catch(() => {
+      limitsCache = null;
+      return null;
+    });
+  }
   return limitsCache;
 }
+
+// The session ended: nothing of this user stays for the next one (upload.js stops the
+// transfers themselves).
+onSessionEnd(() => {
+  for (const s of submissions.splice(0)) s.finish();
+  limitsCache = null;
+});
 
 /** `#/new` */
 export function composeView(root, { signal }) {
@@ -137,31 +150,52 @@ function startSubmission({ post, uploads }, files) {
     s.transfers.push(t);
     t.start();
   });
-  const refreshPost = async () => {
+  s.refresh = async () => {
+    if (s.done) return;
     try {
       const p = await api('GET', `/v1/posts/${post.id}`);
+      if (s.done) return;
       Object.assign(s.post, p);
-      if (p.status !== 'pending') finish();
+      if (p.status !== 'pending') s.finish();
       s.subs.forEach((fn) => fn(s));
     } catch {
-      /* next poll */
+      /* the next event or poll */
     }
   };
-  const finish = () => {
+  s.finish = () => {
+    if (s.done) return;
     s.done = true;
-    clearInterval(s.poll);
     s.unsubscribe();
   };
   s.unsubscribe = onEvent((e) => {
-    if (e.post_id === post.id && (e.type === 'post.published' || e.type === 'post.failed')) refreshPost();
+    if (e.post_id === post.id && (e.type === 'post.published' || e.type === 'post.failed')) s.refresh();
   });
-  // Live events are the fast path; a slow poll covers a stream that dropped an event.
-  s.poll = setInterval(() => {
-    if (s.transfers.every((t) => !t.active || t.state === 'processing')) refreshPost();
-  }, POLL_MS);
-  if (post.status !== 'pending') finish();
+  if (post.status !== 'pending') s.finish();
   submissions.unshift(s);
   return s;
+}
+
+/**
+ * Whether only the server can move the post on: every photo is uploaded, or refused by the
+ * server (`failed`: the post fails with it). A photo still going up or paused, or whose upload
+ * stopped on an error (resumed by the user, or given up), leaves nothing to poll for.
+ */
+function waitingForServer(s) {
+  return s.transfers.every((t) => t.state === 'processing' || t.state === 'ready' || t.state === 'failed');
+}
+
+/**
+ * Live events are the fast path; a slow poll of the post covers a stream that dropped an
+ * event. It runs only while a view shows the post (`disposers` run when the view is left),
+ * while the post is pending, and only when it waits for the server.
+ */
+function pollWhileShown(s, disposers) {
+  if (s.done) return;
+  const timer = setInterval(() => {
+    if (s.done) clearInterval(timer);
+    else if (waitingForServer(s)) s.refresh();
+  }, POLL_MS);
+  disposers.push(() => clearInterval(timer));
 }
 
 function submissionView(s, disposers) {
@@ -172,6 +206,7 @@ function submissionView(s, disposers) {
   const forget = () => {
     const i = submissions.indexOf(s);
     if (i >= 0) submissions.splice(i, 1);
+    s.finish();
     el.remove();
   };
   const dismiss = h('button', { type: 'button', className: 'btn btn-small btn-quiet', onclick: forget }, 'Dismiss');
@@ -231,6 +266,7 @@ function submissionView(s, disposers) {
   for (const t of s.transfers) disposers.push(t.subscribe(() => {
     if (s.post.status === 'pending') render();
   }));
+  pollWhileShown(s, disposers);
   render();
   return el;
 }

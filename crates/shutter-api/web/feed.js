@@ -73,7 +73,17 @@ export async function postView(root, { signal, params: [id] }) {
   const card = postCard(post, { full: true, eager: true, onDeleted: () => (location.hash = '#/feed') });
   const thread = h('ul', { className: 'comments thread', 'aria-label': 'Comments' });
   const count = h('h2', { id: 'comments-h' }, 'Comments');
+  // The thread is oldest first and loads page by page. A comment posted here is shown at once,
+  // at the end, marked `just-posted`, while older pages may still be unloaded: pages that load
+  // later go in before it, and when its own page comes the node already shown moves into its
+  // place (each comment id is shown once).
+  const shown = new Map(); // comment id -> li
   const renderComment = (c) => {
+    const had = shown.get(c.id);
+    if (had) {
+      had.classList.remove('just-posted');
+      return had;
+    }
     const canDelete = me && (me.id === c.author.id || me.id === post.author.id);
     const li = commentItem(c, {
       canDelete,
@@ -82,12 +92,14 @@ export async function postView(root, { signal, params: [id] }) {
         try {
           await api('DELETE', `/v1/comments/${c.id}`);
           li.remove();
+          shown.delete(c.id);
           card.update({ comment_count: Math.max(0, post.comment_count - 1) });
         } catch (err) {
           toast(errorMessage(err), 'error');
         }
       },
     });
+    shown.set(c.id, li);
     return li;
   };
   const p = post.status === 'published'
@@ -97,11 +109,15 @@ export async function postView(root, { signal, params: [id] }) {
         emptyText: 'No comments yet.',
         fetchPage: (cursor) => api('GET', `/v1/posts/${post.id}/comments`, { query: { limit: 50, cursor } }),
         renderItem: renderComment,
+        addItem: (li) => thread.insertBefore(li, thread.querySelector(':scope > .just-posted')),
       })
     : null;
   const form = me && post.status === 'published'
     ? commentForm(post.id, (c) => {
-        thread.append(renderComment(c));
+        if (shown.has(c.id)) return; // a replayed answer (same Idempotency-Key)
+        const li = renderComment(c);
+        if (p && !p.isDone()) li.classList.add('just-posted');
+        thread.append(li);
         const empty = root.querySelector('.pager .empty');
         if (empty) empty.remove();
         card.update({ comment_count: post.comment_count + 1 });

@@ -81,11 +81,14 @@ export function filesView(root, { signal }) {
         reloadList();
         loadUsage();
       }
+      // Its end, known from the upload (events or its poll): the row shows it too.
+      if ((tr.state === 'ready' || tr.state === 'failed') && !tr._rowSettled) {
+        tr._rowSettled = true;
+        refreshRow(tr.fileId);
+      }
     }));
     transferList.prepend(row.el);
   };
-  // Uploads started earlier on this page (the view was left and shown again).
-  for (const t of transfers) if (t.kind === 'file' && t.state !== 'cancelled') showTransfer(t);
 
   const uploadFiles = (files) => {
     upMsg.clear();
@@ -153,6 +156,21 @@ export function filesView(root, { signal }) {
   // ---- list ----
   const list = h('ul', { className: 'files', 'aria-label': 'Your files' });
   const rows = new Map(); // id -> li
+  // Files that became ready or failed while their row was not shown (the list was loading
+  // again, say): a row drawn from an older answer is read again.
+  const settled = new Set();
+  const isFinal = (status) => status === 'ready' || status === 'failed';
+  const refreshRow = async (id) => {
+    if (!id) return;
+    try {
+      const f = await api('GET', `/v1/files/${id}`);
+      const li = rows.get(id);
+      if (li && li.isConnected) li.replaceWith(renderFile(f));
+      else settled.add(id);
+    } catch {
+      /* deleted meanwhile */
+    }
+  };
   const renderFile = (f) => {
     const li = fileRow(f, {
       onChange: (nf) => {
@@ -166,6 +184,10 @@ export function filesView(root, { signal }) {
       },
     });
     rows.set(f.id, li);
+    if (settled.has(f.id)) {
+      settled.delete(f.id);
+      if (!isFinal(f.status)) queueMicrotask(() => refreshRow(f.id));
+    }
     return li;
   };
   const p = pager({
@@ -180,18 +202,14 @@ export function filesView(root, { signal }) {
     return p.reload();
   };
 
-  // A file of the list finished processing (or failed): show its new state.
-  disposers.push(onEvent(async (e) => {
-    if (!e.file_id || !(e.type === 'file.ready' || e.type === 'file.failed')) return;
-    const li = rows.get(e.file_id);
-    if (!li || !li.isConnected) return;
-    try {
-      const f = await api('GET', `/v1/files/${e.file_id}`);
-      li.replaceWith(renderFile(f));
-    } catch {
-      /* deleted meanwhile */
-    }
+  // A file finished processing (or failed): show its new state.
+  disposers.push(onEvent((e) => {
+    if (e.file_id && (e.type === 'file.ready' || e.type === 'file.failed')) refreshRow(e.file_id);
   }));
+
+  // Uploads started earlier on this page (the view was left and shown again); here, once the
+  // list exists (their state may call for it at once).
+  for (const t of transfers) if (t.kind === 'file' && t.state !== 'cancelled') showTransfer(t);
 
   mount(root, heading,
     h('div', { className: 'files-top' }, usage, uploadCard),
@@ -275,12 +293,9 @@ function fileRow(f, { onChange, onDeleted }) {
     actions);
 }
 
-/** PATCH a file; its answer may leave out the image variants, which the list shows: then the
- * file is read again (variant URLs change with the visibility, so old ones are not reused). */
-async function update(f, body) {
-  const nf = await api('PATCH', `/v1/files/${f.id}`, { body });
-  if (f.variants && !nf.variants) return api('GET', `/v1/files/${f.id}`).catch(() => nf);
-  return nf;
+/** PATCH a file; the answer is the whole File (variants too, with URLs for its new visibility). */
+function update(f, body) {
+  return api('PATCH', `/v1/files/${f.id}`, { body });
 }
 
 async function fresh(f) {
@@ -313,7 +328,9 @@ async function shareLink(f, patch) {
       return;
     }
   }
-  const link = new URL(localUrl(file.url), location.href).href;
+  // The URL as the API gave it (built on the server's public URL): the one to share, whatever
+  // host name this page was reached by.
+  const link = new URL(file.url, location.href).href;
   const copied = await copyText(link);
   const note = h('p', { 'aria-live': 'polite' }, copied ? 'The link is copied. Anyone with it can open the file:' : 'Copy this link; anyone with it can open the file:');
   const copy = h('button', {

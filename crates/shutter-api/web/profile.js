@@ -40,7 +40,7 @@ export async function profileView(root, { signal, params: [username] }) {
   if (isMe) {
     action = h('a', { href: '#/settings', className: 'btn' }, 'Edit profile');
   } else if (me) {
-    action = followButton(user, renderStats);
+    action = followButton(user, renderStats, signal);
   } else {
     action = h('a', { href: '#/login', className: 'btn btn-primary' }, 'Sign in to follow');
   }
@@ -69,50 +69,60 @@ export async function profileView(root, { signal, params: [username] }) {
   pageTitle(heading, `@${user.username}`);
 }
 
-function followButton(user, onChange) {
-  let following = null; // unknown until we look
-  const btn = h('button', { type: 'button', className: 'btn btn-primary' }, 'Follow');
+/**
+ * Follow / Unfollow. The API has no "do I follow them" field, so the button first looks for
+ * them in my following list, and stays disabled until it knows (a click before would guess).
+ * After a PUT or DELETE the user is read again for the counts.
+ */
+function followButton(user, onChange, signal) {
+  let following = null; // unknown until the scan ends
+  const btn = h('button', { type: 'button', className: 'btn', disabled: true, 'aria-busy': 'true' }, 'Follow');
   const render = () => {
     btn.textContent = following ? 'Unfollow' : 'Follow';
     btn.className = following ? 'btn' : 'btn btn-primary';
     btn.setAttribute('aria-pressed', String(!!following));
   };
-  // Whether I follow them: look for them in my following list (the API has no direct check).
-  (async () => {
+  const scan = async () => {
     const me = currentUser();
     let cursor = null;
-    try {
-      do {
-        const page = await api('GET', `/v1/users/${me.id}/following`, { query: { limit: 100, cursor } });
-        if (page.items.some((u) => u.id === user.id)) {
-          following = true;
-          break;
-        }
-        cursor = page.next_cursor;
-      } while (cursor);
-    } catch {
-      /* leave it as Follow */
-    }
-    following = !!following;
+    do {
+      const page = await api('GET', `/v1/users/${me.id}/following`, { query: { limit: 100, cursor } });
+      if (page.items.some((u) => u.id === user.id)) return true;
+      cursor = page.next_cursor;
+    } while (cursor && !signal.aborted);
+    return false;
+  };
+  scan().then((v) => {
+    following = v;
+  }, () => {
+    // Unknown: offer Follow (PUT is idempotent, and the counts are read back after it).
+    following = false;
+  }).finally(() => {
+    btn.disabled = false;
+    btn.removeAttribute('aria-busy');
     render();
-  })();
+  });
   btn.addEventListener('click', async () => {
+    if (following === null) return;
     const want = !following;
     btn.disabled = true;
     try {
       await api(want ? 'PUT' : 'DELETE', `/v1/users/${user.id}/follow`);
       following = want;
-      user.followers_count = Math.max(0, user.followers_count + (want ? 1 : -1));
       render();
-      onChange();
       toast(want ? `You follow @${user.username} now` : `You unfollowed @${user.username}`, 'success', 2500);
+      try {
+        Object.assign(user, await api('GET', `/v1/users/${user.id}`));
+        onChange();
+      } catch {
+        /* the counts stay as they were shown */
+      }
     } catch (err) {
       toast(errorMessage(err), 'error');
     } finally {
       btn.disabled = false;
     }
   });
-  render();
   return btn;
 }
 

@@ -78,22 +78,35 @@ function formatWait(seconds) {
 
 // ---- error messages ---------------------------------------------------------------------
 
-const FAILURE_WORDS = {
+/** What each problem `code` means, in words: the one table for errors of requests and for
+ * the `failure` of a file or a post's photo. Codes whose sentence needs numbers (the problem's
+ * `limit`, `retryAfter`) are worded in `errorMessage`, falling back to this table. */
+const WORDS = {
+  network: 'Cannot reach the server. Check your connection and try again.',
+  payload_too_large: 'That is too much text to send at once.',
+  quota_exceeded: 'Your storage is full. Delete some files to make room.',
+  file_too_large: 'This file is larger than your plan allows.',
+  too_many_uploads: 'Too many uploads are in progress. Wait for some to finish.',
+  unsupported_media_type: 'This type of file is not supported here: photos must be JPEG, PNG or WebP.',
   content_mismatch: 'The file is not what its type says, or the image is damaged.',
   image_too_large: 'The image has too many pixels to process.',
   checksum_mismatch: 'The file was corrupted on the way (its checksum does not match). Try again.',
   size_mismatch: 'The upload ended before the whole file arrived. Try again.',
-  file_too_large: 'The file is larger than your plan allows.',
   upload_expired: 'The upload took too long and expired. Start it again.',
-  unsupported_media_type: 'This type of file is not allowed here.',
-  quota_exceeded: 'Your storage is full.',
-  internal: 'Something went wrong on the server while processing it.',
+  url_expired: 'That link has expired. Reload the page for a fresh one.',
+  invalid_credentials: 'Wrong username or password.',
+  username_taken: 'That username is taken. Try another one.',
+  token_expired: 'Your session has ended. Please sign in again.',
+  unauthenticated: 'Your session has ended. Please sign in again.',
+  forbidden: 'You are not allowed to do that.',
+  not_found: 'Not found: it may have been deleted, or it is private.',
+  internal: 'Something went wrong on the server. Please try again.',
 };
 
 /** A failure `{code, detail}` (a file's or a post's media) in words. */
 export function describeFailure(failure) {
   if (!failure) return 'It failed for an unknown reason.';
-  return FAILURE_WORDS[failure.code] || failure.detail || failure.code;
+  return WORDS[failure.code] || failure.detail || failure.code;
 }
 
 /** An ApiError (or any error) as a sentence for people. */
@@ -101,70 +114,35 @@ export function errorMessage(err) {
   if (!err) return 'Something went wrong.';
   const limit = err.limit || {};
   switch (err.code) {
-    case 'network':
-      return 'Cannot reach the server. Check your connection and try again.';
-    case 'quota_exceeded': {
-      const quota = limit.value;
+    case 'quota_exceeded':
       // `actual` is the usage including the new file.
-      const used = limit.actual;
-      if (quota != null && used != null)
-        return `Your storage is full: this upload would bring you to ${formatBytes(used)} of your ${formatBytes(quota)}. Delete some files to make room.`;
-      return 'Your storage is full. Delete some files to make room.';
-    }
+      if (limit.value != null && limit.actual != null)
+        return `Your storage is full: this upload would bring you to ${formatBytes(limit.actual)} of your ${formatBytes(limit.value)}. Delete some files to make room.`;
+      break;
     case 'file_too_large':
-      return limit.value != null
-        ? `This file is too large: the limit is ${formatBytes(limit.value)}${limit.actual != null ? ` and it is ${formatBytes(limit.actual)}` : ''}.`
-        : 'This file is too large.';
-    case 'payload_too_large':
-      return 'That is too much text to send at once.';
+      if (limit.value != null)
+        return `This file is too large: the limit is ${formatBytes(limit.value)}${limit.actual != null ? ` and it is ${formatBytes(limit.actual)}` : ''}.`;
+      break;
     case 'rate_limited':
       return `Too many requests right now. Please wait ${formatWait(err.retryAfter ?? 1)} and try again.`;
     case 'too_many_uploads':
-      return limit.value != null
-        ? `You already have ${limit.value} uploads in progress, the most your plan allows. Wait for them to finish.`
-        : 'Too many uploads are in progress. Wait for some to finish.';
-    case 'unsupported_media_type':
-      return err.detail && /jpeg|png|webp/i.test(err.detail)
-        ? 'Photos must be JPEG, PNG or WebP images.'
-        : 'This type of file is not supported here. Photos must be JPEG, PNG or WebP.';
-    case 'content_mismatch':
-      return 'The file is not what its type says, or the image is damaged.';
+      if (limit.value != null)
+        return `You already have ${limit.value} uploads in progress, the most your plan allows. Wait for them to finish.`;
+      break;
     case 'image_too_large':
-      return limit.value != null
-        ? `This image is too big to process: at most ${(limit.value / 1e6).toFixed(0)} megapixels.`
-        : 'This image is too big to process.';
-    case 'checksum_mismatch':
-      return 'The file was corrupted on the way. Try again.';
-    case 'size_mismatch':
-      return 'The upload ended before the whole file arrived. Try again.';
-    case 'upload_expired':
-      return 'The upload took too long and expired. Start it again.';
-    case 'url_expired':
-      return 'That link has expired. Reload the page for a fresh one.';
-    case 'invalid_credentials':
-      return 'Wrong username or password.';
-    case 'username_taken':
-      return 'That username is taken. Try another one.';
+      if (limit.value != null) return `This image is too big to process: at most ${(limit.value / 1e6).toFixed(0)} megapixels.`;
+      break;
     case 'validation_failed':
       if (err.errors && err.errors.length)
         return err.errors.map((e) => `${fieldName(e.field)}: ${e.message}`).join(' · ');
       return err.detail || 'Some fields are not valid.';
-    case 'token_expired':
-    case 'unauthenticated':
-      return 'Your session has ended. Please sign in again.';
-    case 'forbidden':
-      return 'You are not allowed to do that.';
-    case 'not_found':
-      return 'Not found: it may have been deleted, or it is private.';
     case 'conflict':
       return err.detail || 'That conflicts with the current state. Reload and try again.';
     case 'service_unavailable':
       return `The service is busy. Please try again in ${formatWait(err.retryAfter ?? 5)}.`;
-    case 'internal':
-      return 'Something went wrong on our side. Please try again.';
     default:
-      return err.detail || err.message || 'Something went wrong.';
   }
+  return WORDS[err.code] || err.detail || err.message || 'Something went wrong.';
 }
 
 function fieldName(field) {

@@ -1,9 +1,10 @@
 // Uploads, shared by "New post" and "My files": resumable tus uploads (tus-js-client, vendored)
 // with pause and resume, progress from the upload itself and from the live events, and the
-// file's processing state until it is ready or failed. A ticket without a tus URL (an S3
-// bucket's presigned PUT) falls back to XHR PUTs and POST /v1/files/{id}/complete.
+// file's processing state until it is ready or failed. Every upload goes through Shutter with
+// tus (its tickets carry a `tus_url` on every storage backend), always to this page's origin.
+// When the session ends every transfer stops: none goes on with the next user's token.
 
-import { api, ApiError, freshToken, localUrl, problemFrom, refresh } from './api.js';
+import { accessToken, api, ApiError, beforeSignOut, freshToken, localUrl, onSessionEnd, problemFrom, refresh } from './api.js';
 import { onEvent } from './events.js';
 
 const CHUNK_SIZE = 8 * 1024 * 1024;
@@ -48,7 +49,6 @@ export class Transfer {
     this.record = null; // the File, once known
     this._subs = new Set();
     this._tus = null;
-    this._xhr = null;
     this._pollTimer = null;
     this._forceRefresh = false;
     hookEvents();
@@ -99,16 +99,18 @@ export class Transfer {
   start() {
     if (this.state !== 'queued' && !this.canResume) return;
     this.error = null;
+    if (this.ticket && !this.ticket.tus_url) {
+      this._set('error', { error: new ApiError({ code: 'no_tus_url', detail: 'The server gave no resumable upload address for this file, so it cannot be uploaded.' }) });
+      return;
+    }
     this._set('uploading');
-    if (!this.ticket || this.ticket.tus_url) this._startTus();
-    else this._startPut();
+    this._startTus();
   }
 
   pause() {
     if (!this.canPause) return;
     this._set('paused');
     if (this._tus) this._tus.abort(false);
-    if (this._xhr) this._xhr.abort();
   }
 
   resume() {
@@ -121,7 +123,7 @@ export class Transfer {
     const wasActive = this.state === 'uploading' || this.state === 'paused' || this.state === 'error';
     this._set('cancelled');
     this._stopPolling();
-    if (this._xhr) this._xhr.abort();
+    byFileId.delete(this.fileId);
     if (this._tus && wasActive) {
       try {
         await this._tus.abort(true);
@@ -130,6 +132,13 @@ export class Transfer {
       }
     }
     transfers.delete(this);
+  }
+
+  /** Stops for good without a word to the server (the session is over): no request follows. */
+  _drop() {
+    if (this.state !== 'ready' && this.state !== 'failed') this._set('cancelled');
+    this._stopPolling();
+    if (this._tus) this._tus.abort(false).catch(() => {});
   }
 
   // ---- tus ----
@@ -156,11 +165,21 @@ export class Transfer {
           await refresh().catch(() => {});
         }
         const token = await freshToken();
-        if (token) req.setHeader('Authorization', `Bearer ${token}`);
+        // Signed out meanwhile (a late retry): send nothing (it would only get a 401).
+        if (!token) throw new ApiError({ status: 401, code: 'unauthenticated', detail: 'Signed out.' });
+        req.setHeader('Authorization', `Bearer ${token}`);
       },
       onShouldRetry: (err) => {
         const res = err.originalResponse;
         const status = res ? res.getStatus() : 0;
+        const req = err.originalRequest;
+        if (req && req.getMethod() === 'DELETE') {
+          // Cancel (tus termination) right after abort(): the server refuses it (409) while
+          // the aborted PATCH still holds the upload, for a moment. Try again (retryDelays),
+          // as long as the session lasts.
+          if (!accessToken()) return false;
+          return status === 0 || status === 409 || status === 423 || status >= 500;
+        }
         if (this.state !== 'uploading') return false;
         if (status === 401) {
           const p = problemFrom(401, res.getBody(), null);
@@ -175,7 +194,14 @@ export class Transfer {
         if (status >= 400 && status < 500 && status !== 409 && status !== 423) return false;
         return navigator.onLine !== false;
       },
-      onUploadUrlAvailable: () => this._created(lastSegment(this._tus.url)),
+      onUploadUrlAvailable: () => {
+        // The creation's Location is absolute, built from the server's public_url: on another
+        // host name than this page's the PATCHes would leave the origin (and CSP refuses them).
+        // tus-js-client calls this right after setting `url` and before its first PATCH, HEAD
+        // or DELETE, which all use `url`.
+        this._tus.url = localUrl(this._tus.url);
+        this._created(lastSegment(this._tus.url));
+      },
       onProgress: (sent, total) => {
         if (this.state !== 'uploading') return;
         this.sent = sent;
@@ -201,54 +227,6 @@ export class Transfer {
     byFileId.set(fileId, this);
     if (this.onCreated) this.onCreated(this);
     this._emit();
-  }
-
-  // ---- presigned PUT (S3 storage: a ticket without tus_url) ----
-
-  async _startPut() {
-    const t = this.ticket;
-    try {
-      if (t.multipart) {
-        const parts = [];
-        const size = t.multipart.part_size;
-        for (const p of t.multipart.parts) {
-          const start = (p.number - 1) * size;
-          const blob = this.file.slice(start, Math.min(start + size, this.file.size));
-          const res = await this._xhrPut(p.url, blob, {}, start);
-          parts.push({ number: p.number, etag: res.getResponseHeader('ETag') });
-        }
-        await api('POST', `/v1/files/${t.file_id}/complete`, { body: { parts } });
-      } else {
-        await this._xhrPut(t.url, this.file, t.headers || {}, 0);
-        await api('POST', `/v1/files/${t.file_id}/complete`, { body: {} });
-      }
-      this._uploaded();
-    } catch (err) {
-      if (this.state === 'paused' || this.state === 'cancelled') return;
-      this._set('error', { error: err instanceof ApiError ? err : new ApiError({ detail: String(err) }) });
-    }
-  }
-
-  _xhrPut(url, body, headers, base) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      this._xhr = xhr;
-      xhr.open('PUT', localUrl(url));
-      for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
-      xhr.upload.onprogress = (e) => {
-        if (this.state !== 'uploading') return;
-        this.sent = base + e.loaded;
-        this._emit();
-      };
-      xhr.onload = () => {
-        this._xhr = null;
-        if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
-        else reject(problemFrom(xhr.status, xhr.responseText, xhr.getResponseHeader('Retry-After')));
-      };
-      xhr.onerror = () => reject(new ApiError({ code: 'network', detail: 'network error' }));
-      xhr.onabort = () => reject(new ApiError({ code: 'aborted', detail: 'aborted' }));
-      xhr.send(body);
-    });
   }
 
   // ---- after the bytes ----
@@ -334,7 +312,7 @@ function lastSegment(url) {
 /** Codes after which resuming makes no sense (the file itself is refused). */
 function isFinal(code) {
   return ['content_mismatch', 'checksum_mismatch', 'size_mismatch', 'image_too_large', 'file_too_large',
-    'quota_exceeded', 'unsupported_media_type', 'upload_expired', 'not_found'].includes(code);
+    'quota_exceeded', 'unsupported_media_type', 'upload_expired', 'not_found', 'no_tus_url', 'unsupported'].includes(code);
 }
 
 /** A tus-js-client error as an ApiError, from the problem body of the failed response. */
@@ -351,6 +329,24 @@ export function uploadsInFlight() {
   for (const t of transfers) if (t.state === 'uploading' || t.state === 'queued') return true;
   return false;
 }
+
+/** Whether a transfer may still send bytes or be resumed (so it holds an unfinished upload). */
+function unfinished(t) {
+  return t.state === 'queued' || t.state === 'uploading' || t.state === 'paused' || (t.state === 'error' && t.canResume);
+}
+
+// Sign out with the button: remove this user's unfinished uploads from the server while the
+// token still works (else they count against the quota until they expire).
+beforeSignOut(() => Promise.all([...transfers].filter(unfinished).map((t) => t.cancel())));
+// Any end of the session (sign-out, account deleted, refresh refused, another tab signed
+// out): stop every transfer and poll at once and forget them, so the next user of this tab
+// neither sees them nor carries them on with their own token.
+onSessionEnd(() => {
+  const all = [...transfers];
+  transfers.clear();
+  byFileId.clear();
+  for (const t of all) t._drop();
+});
 
 window.addEventListener('beforeunload', (e) => {
   if (uploadsInFlight()) {
