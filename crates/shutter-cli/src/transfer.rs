@@ -327,6 +327,11 @@ fn file_body(
             p.inc(n as u64);
         }
         s.activity.touch();
+        // The HTTP client stops polling the body once Content-Length bytes have gone, so the
+        // last piece is where the body ends: from here on the answer's wait applies.
+        if s.left == 0 {
+            s.activity.body_done();
+        }
         let chunk = Bytes::copy_from_slice(&s.buf[..n]);
         Ok::<_, std::io::Error>(Some((chunk, s)))
     });
@@ -630,7 +635,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_transfer_times_out_and_a_moving_one_does_not() {
-        let stall = Duration::from_millis(200);
+        // Ten times the moving body's 50 ms steps: a loaded machine's late wake-ups fit.
+        let stall = Duration::from_millis(500);
         // A body that never moves.
         let activity = Activity::with_body();
         let started = Instant::now();
@@ -638,7 +644,7 @@ mod tests {
             .watch_with(std::future::pending::<Result<(), CliError>>(), stall, stall)
             .await;
         assert_eq!(hung.err().map(|e| e.code).as_deref(), Some("timeout"));
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(5));
         // A body that moves every 50 ms for a second, then an answer.
         let activity = Activity::with_body();
         let moving = {
@@ -665,6 +671,63 @@ mod tests {
             )
             .await;
         assert!(silent.err().is_some_and(|e| e.detail.contains("no answer")));
+    }
+
+    /// Through a real HTTP client and server: the client stops reading a body once its
+    /// Content-Length has gone, and a slow answer after that is waited for, not taken for a
+    /// stalled body.
+    #[tokio::test]
+    async fn a_slow_answer_after_the_whole_body_is_waited_for(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        use tokio::io::AsyncWriteExt;
+        const LEN: usize = 64 * 1024;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("body.bin");
+        std::fs::write(&path, vec![7u8; LEN])?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await?;
+            let mut seen = Vec::new();
+            let mut buf = vec![0u8; 16 * 1024];
+            // The headers and the whole body, then a slow answer.
+            loop {
+                let n = socket.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                let head = seen.windows(4).position(|w| w == b"\r\n\r\n");
+                if head.is_some_and(|h| seen.len() >= h + 4 + LEN) {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            socket
+                .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .await?;
+            Ok::<_, std::io::Error>(seen.len())
+        });
+        let activity = Activity::with_body();
+        let request = reqwest::Client::new()
+            .put(format!("http://{address}/"))
+            .header(CONTENT_LENGTH, LEN)
+            .body(file_body(
+                path,
+                0,
+                LEN as u64,
+                Throttle::new(None),
+                None,
+                activity.clone(),
+            ))
+            .send();
+        let answer = activity
+            .watch_with(request, Duration::from_millis(300), Duration::from_secs(10))
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))?;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        assert!(server.await?? > LEN);
+        Ok(())
     }
 
     #[tokio::test]

@@ -57,10 +57,16 @@ pub async fn logout(ctx: &mut Ctx) -> CliResult<()> {
     };
     // Holding the credentials' lock: a refresh in another process can neither rotate the
     // pair under this logout nor store a new one after it. The stored pair is the live one.
-    let _lock = ctx.api.store().lock_credentials().await?;
+    // Logging out must work even if the lock cannot be had (another process holding it for
+    // minutes): then it goes on without.
+    let _lock = ctx.api.store().lock_credentials().await.ok();
+    // A login in between may have stored another user's session: that one stays.
+    let mut replaced = false;
     if let Some(stored) = ctx.api.store().load_session()? {
         if stored.server == session.server && stored.user_id == session.user_id {
             session = stored;
+        } else {
+            replaced = true;
         }
     }
     let url = ctx.api.url("v1/auth/logout")?;
@@ -73,7 +79,9 @@ pub async fn logout(ctx: &mut Ctx) -> CliResult<()> {
         .send()
         .await;
     // The credentials go whatever the server says: logging out must always work here.
-    ctx.api.store().delete_session()?;
+    if !replaced {
+        ctx.api.store().delete_session()?;
+    }
     let refused = match sent {
         Ok(response) if response.status().is_success() => None,
         // The session had ended on the server already.
