@@ -860,15 +860,17 @@ step('sign out mid-upload: the upload is removed and stops; the next user of the
     const signedOut = Date.now();
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     assert.equal(await page.evaluate(() => localStorage.getItem('shutter.refresh_token')), null);
-    // Removed on the server (tus termination, while the token still worked)...
+    // Removed on the server (tus termination, while the token still worked): asked for
+    // before the session ended, and gone from her files (the removal may take a moment).
     assert.ok(tus.some(([m, u, t]) => m === 'DELETE' && u.includes(fileId) && t <= signedOut), `tus DELETE of the unfinished upload (${tus.map(([m]) => m).join(', ')})`);
-    const files = await apiCall('POST', '/v1/auth/login', { body: { username: alice.username, password: alice.password } })
-      .then((r) => apiCall('GET', '/v1/files?limit=100', { token: r.access_token }));
-    assert.ok(!files.items.some((f) => f.id === fileId), 'the unfinished upload is gone from her files');
-    // ...and nothing of it goes on.
-    await page.waitForTimeout(1500);
-    const later = tus.filter(([, u, t]) => u.includes(fileId) && t > signedOut);
-    assert.deepEqual(later, [], 'no tus request after sign-out');
+    const { access_token: aliceToken } = await apiCall('POST', '/v1/auth/login', { body: { username: alice.username, password: alice.password } });
+    const removedBy = Date.now() + 15_000;
+    for (;;) {
+      const files = await apiCall('GET', '/v1/files?limit=100', { token: aliceToken });
+      if (!files.items.some((f) => f.id === fileId)) break;
+      assert.ok(Date.now() < removedBy, 'the unfinished upload is gone from her files within 15 s of sign-out');
+      await page.waitForTimeout(500);
+    }
 
     // Bob signs in on the same tab (no reload): no post or upload of alice's is shown.
     await page.getByLabel('Username').fill(bob.username);
@@ -881,6 +883,13 @@ step('sign out mid-upload: the upload is removed and stops; the next user of the
     await page.getByRole('link', { name: 'My files' }).click();
     await page.locator('.usage-text', { hasText: 'used' }).waitFor();
     assert.equal(await page.locator('.upload-card .transfer').count(), 0, 'no upload of alice\'s');
+    // ...and nothing of alice's upload goes on, neither with her token nor with bob's: no tus
+    // request at all after the sign-out (bob uploads nothing), watched past the longest retry
+    // delay (10 s) with bob signed in meanwhile.
+    const watchUntil = signedOut + 11_000;
+    if (Date.now() < watchUntil) await page.waitForTimeout(watchUntil - Date.now());
+    const later = tus.filter(([, , t]) => t > signedOut);
+    assert.deepEqual(later, [], 'no tus request after sign-out');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/#\/login$/);
   } finally {

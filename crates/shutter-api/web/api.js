@@ -232,7 +232,12 @@ export async function login({ username, password }) {
   return body.user;
 }
 
+let signingOut = false;
+/** Whether a sign-out is under way (its hooks run): start nothing new for this user. */
+export const sessionEnding = () => signingOut;
+
 export async function logout() {
+  signingOut = true;
   const hooks = [...signOutHooks].map((fn) => Promise.resolve().then(fn).catch((e) => console.warn(e)));
   await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, 3000))]);
   const token = storedRefreshToken();
@@ -240,6 +245,7 @@ export async function logout() {
     if (token) await api('POST', '/v1/auth/logout', { body: { refresh_token: token }, auth: false });
   } finally {
     endSession();
+    signingOut = false;
   }
 }
 

@@ -3,7 +3,7 @@
 // progress bar, pause and resume, and the post is shown as pending until `post.published`
 // (or why it failed).
 
-import { api, newKey, onSessionEnd } from './api.js';
+import { api, currentUser, newKey, onSessionEnd, sessionEnding } from './api.js';
 import { onEvent } from './events.js';
 import { h, mount, field, messageBox, pageTitle, formatBytes, describeFailure, plural, errorMessage, acceptFiles } from './ui.js';
 import { Transfer } from './upload.js';
@@ -118,10 +118,18 @@ export function composeView(root, { signal }) {
       keyBody = bodyText;
     }
     submit.disabled = true;
+    const owner = currentUser()?.id;
     try {
       const res = await api('POST', '/v1/posts', { body, idempotencyKey: key });
+      // The session ended (or another user signed in) while the post was being created: start
+      // no upload with whoever's token is current. The pending post stays on the server, where
+      // its owner sees it and can delete it.
+      if (sessionEnding() || !owner || currentUser()?.id !== owner) return;
       const s = startSubmission(res, chosen.map((c) => c.file));
       chosen.forEach((c) => URL.revokeObjectURL(c.url));
+      // The view was left meanwhile (same user): the uploads go on and the post is listed when
+      // "New post" is shown again; this view's form and list are gone.
+      if (signal.aborted) return;
       chosen = [];
       renderChosen();
       form.reset();
@@ -146,7 +154,7 @@ function startSubmission({ post, uploads }, files) {
   // Tickets come in the order of `media`; matched by file id all the same.
   uploads.forEach((ticket, i) => {
     const at = post.media.findIndex((m) => m.file_id === ticket.file_id);
-    const t = new Transfer(files[at >= 0 ? at : i], { ticket });
+    const t = new Transfer(files[at >= 0 ? at : i], { ticket, postId: post.id });
     s.transfers.push(t);
     t.start();
   });

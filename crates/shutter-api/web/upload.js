@@ -4,7 +4,7 @@
 // tus (its tickets carry a `tus_url` on every storage backend), always to this page's origin.
 // When the session ends every transfer stops: none goes on with the next user's token.
 
-import { accessToken, api, ApiError, beforeSignOut, freshToken, localUrl, onSessionEnd, problemFrom, refresh } from './api.js';
+import { api, ApiError, beforeSignOut, currentUser, freshToken, localUrl, onSessionEnd, problemFrom, refresh, sessionEnding } from './api.js';
 import { onEvent } from './events.js';
 
 const CHUNK_SIZE = 8 * 1024 * 1024;
@@ -33,8 +33,14 @@ export const transfers = new Set();
  * count and the server's (`file.progress` events).
  */
 export class Transfer {
-  constructor(file, { ticket = null, endpoint = null, metadata = {}, onCreated = null } = {}) {
+  constructor(file, { ticket = null, endpoint = null, metadata = {}, onCreated = null, postId = null } = {}) {
     this.file = file;
+    // A photo of a post (the post holds the file: the server refuses to delete it alone).
+    this.postId = postId;
+    // Whose upload this is: no request of it ever goes out with another user's token.
+    this.owner = currentUser()?.id ?? null;
+    // Stopped for good when the session ended: no request of it goes out any more.
+    this.dropped = false;
     this.ticket = ticket;
     this.endpoint = endpoint;
     this.metadata = metadata;
@@ -51,6 +57,8 @@ export class Transfer {
     this._tus = null;
     this._pollTimer = null;
     this._forceRefresh = false;
+    this._creating = false; // the creation (POST /v1/tus) is on its way: no upload URL yet
+    this._pendingCancel = null; // cancelled during the creation: resolves once handled
     hookEvents();
     if (this.fileId) byFileId.set(this.fileId, this);
     transfers.add(this);
@@ -96,8 +104,17 @@ export class Transfer {
     return this.state === 'paused' || (this.state === 'error' && !isFinal(this.error && this.error.code));
   }
 
+  /** Whether requests of this upload may still go out: same user, session not over. */
+  _mayRequest() {
+    return !this.dropped && this.owner !== null && currentUser()?.id === this.owner;
+  }
+
   start() {
     if (this.state !== 'queued' && !this.canResume) return;
+    if (!this._mayRequest() || sessionEnding()) {
+      this._drop();
+      return;
+    }
     this.error = null;
     if (this.ticket && !this.ticket.tus_url) {
       this._set('error', { error: new ApiError({ code: 'no_tus_url', detail: 'The server gave no resumable upload address for this file, so it cannot be uploaded.' }) });
@@ -125,20 +142,37 @@ export class Transfer {
     this._stopPolling();
     byFileId.delete(this.fileId);
     if (this._tus && wasActive) {
-      try {
-        await this._tus.abort(true);
-      } catch {
-        /* already gone */
+      if (this._creating && !this._tus.url) {
+        // The creation is on its way: the upload has no URL to DELETE yet, and aborting now
+        // would leave it on the server. Let the creation finish: onUploadUrlAvailable sends
+        // the DELETE then (if the session lasts), and sends nothing else.
+        await new Promise((resolve) => {
+          this._pendingCancel = resolve;
+        });
+      } else {
+        try {
+          await this._tus.abort(true);
+        } catch {
+          /* already gone, or the session is over */
+        }
       }
     }
     transfers.delete(this);
   }
 
+  _settleCancel() {
+    const done = this._pendingCancel;
+    this._pendingCancel = null;
+    if (done) done();
+  }
+
   /** Stops for good without a word to the server (the session is over): no request follows. */
   _drop() {
-    if (this.state !== 'ready' && this.state !== 'failed') this._set('cancelled');
+    this.dropped = true;
+    if (this.state !== 'ready' && this.state !== 'failed' && this.state !== 'cancelled') this._set('cancelled');
     this._stopPolling();
     if (this._tus) this._tus.abort(false).catch(() => {});
+    this._settleCancel();
   }
 
   // ---- tus ----
@@ -165,19 +199,24 @@ export class Transfer {
           await refresh().catch(() => {});
         }
         const token = await freshToken();
-        // Signed out meanwhile (a late retry): send nothing (it would only get a 401).
-        if (!token) throw new ApiError({ status: 401, code: 'unauthenticated', detail: 'Signed out.' });
+        // Signed out, or another user signed in, meanwhile (a late retry): send nothing.
+        if (!token || !this._mayRequest()) throw new ApiError({ status: 401, code: 'unauthenticated', detail: 'Signed out.' });
+        // Cancelled or dropped: only the termination (DELETE) may still go out.
+        const method = req.getMethod();
+        if (method !== 'DELETE' && this.state === 'cancelled') throw new ApiError({ code: 'cancelled', detail: 'Cancelled.' });
         req.setHeader('Authorization', `Bearer ${token}`);
+        if (method === 'POST') this._creating = true;
       },
       onShouldRetry: (err) => {
         const res = err.originalResponse;
         const status = res ? res.getStatus() : 0;
         const req = err.originalRequest;
+        // Never again after the session ended or the user changed.
+        if (!this._mayRequest()) return false;
         if (req && req.getMethod() === 'DELETE') {
           // Cancel (tus termination) right after abort(): the server refuses it (409) while
           // the aborted PATCH still holds the upload, for a moment. Try again (retryDelays),
-          // as long as the session lasts.
-          if (!accessToken()) return false;
+          // as long as this user's session lasts (onBeforeRequest checks again before each).
           return status === 0 || status === 409 || status === 423 || status >= 500;
         }
         if (this.state !== 'uploading') return false;
@@ -200,6 +239,14 @@ export class Transfer {
         // tus-js-client calls this right after setting `url` and before its first PATCH, HEAD
         // or DELETE, which all use `url`.
         this._tus.url = localUrl(this._tus.url);
+        this._creating = false;
+        if (this.state === 'cancelled') {
+          // Cancelled while it was being created: remove it now that it has a URL (abort
+          // stops the upload before its first PATCH), unless the session is over.
+          const removal = this._mayRequest() ? this._tus.abort(true) : this._tus.abort(false);
+          removal.catch(() => {}).finally(() => this._settleCancel());
+          return;
+        }
         this._created(lastSegment(this._tus.url));
       },
       onProgress: (sent, total) => {
@@ -208,8 +255,12 @@ export class Transfer {
         if (total) this.total = total;
         this._emit();
       },
-      onSuccess: () => this._uploaded(),
+      onSuccess: () => {
+        if (this.state !== 'cancelled') this._uploaded();
+      },
       onError: (err) => {
+        this._creating = false;
+        this._settleCancel();
         if (this.state === 'paused' || this.state === 'cancelled') return;
         this._set('error', { error: tusError(err) });
         if (this.error.code !== 'network' && this.fileId && isFinal(this.error.code)) this._fetchRecord();
@@ -336,8 +387,19 @@ function unfinished(t) {
 }
 
 // Sign out with the button: remove this user's unfinished uploads from the server while the
-// token still works (else they count against the quota until they expire).
-beforeSignOut(() => Promise.all([...transfers].filter(unfinished).map((t) => t.cancel())));
+// token still works (else they count against the quota until they expire). A post's photos
+// are only stopped here: the post holds them (the server refuses to delete them alone), and
+// the pending post stays on the server for its owner to delete. Uploads that turn up while
+// the sign-out runs are taken too, until none is left.
+beforeSignOut(async () => {
+  const seen = new Set();
+  for (;;) {
+    const batch = [...transfers].filter((t) => !seen.has(t) && unfinished(t));
+    if (!batch.length) return;
+    for (const t of batch) seen.add(t);
+    await Promise.all(batch.map((t) => (t.postId ? t._drop() : t.cancel())));
+  }
+});
 // Any end of the session (sign-out, account deleted, refresh refused, another tab signed
 // out): stop every transfer and poll at once and forget them, so the next user of this tab
 // neither sees them nor carries them on with their own token.
