@@ -511,26 +511,16 @@ mod tests {
             a,
             idempotency_key("u", &body("hi", "a.jpg", "image/jpeg", 1))
         );
-        assert_ne!(
-            a,
-            idempotency_key("u", &body("hi!", "a.jpg", "image/jpeg", 1))
-        );
-        assert_ne!(
-            a,
-            idempotency_key("v", &body("hi", "a.jpg", "image/jpeg", 1))
-        );
-        assert_ne!(
-            a,
-            idempotency_key("u", &body("hi", "b.jpg", "image/jpeg", 1))
-        );
-        assert_ne!(
-            a,
-            idempotency_key("u", &body("hi", "a.jpg", "image/png", 1))
-        );
-        assert_ne!(
-            a,
-            idempotency_key("u", &body("hi", "a.jpg", "image/jpeg", 2))
-        );
+        // Any change of user, caption, name, type or size is another request.
+        for (user, other) in [
+            ("u", body("hi!", "a.jpg", "image/jpeg", 1)),
+            ("v", body("hi", "a.jpg", "image/jpeg", 1)),
+            ("u", body("hi", "b.jpg", "image/jpeg", 1)),
+            ("u", body("hi", "a.jpg", "image/png", 1)),
+            ("u", body("hi", "a.jpg", "image/jpeg", 2)),
+        ] {
+            assert_ne!(a, idempotency_key(user, &other), "{user} {other}");
+        }
         assert!(a.len() <= 255);
         let next = successor_key(&a, "p1");
         assert_eq!(next, successor_key(&a, "p1"));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::helpers::{noise, start_server, testdata, Cli};
+use crate::helpers::{noise, signed_up, testdata};
 
 fn ids(page: &Value) -> Vec<String> {
     page["items"]
@@ -21,10 +21,7 @@ fn ids(page: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_get_share_and_remove() -> Result<()> {
-    let server = start_server().await?;
-    let cli = Cli::new(&server)?;
-    cli.register("erin").await?;
-    let token = server.token("erin").await?;
+    let (server, cli, token) = signed_up("erin").await?;
 
     let notes = noise(1_500_000, 9);
     let notes_path = cli.source_dir()?.join("notes.bin");

@@ -78,6 +78,16 @@ pub async fn start_server_with(configure: impl FnOnce(&mut Config)) -> Result<Se
     })
 }
 
+/// A server, and the CLI with `username` registered on it, with that user's token for
+/// checking what the server holds.
+pub async fn signed_up(username: &str) -> Result<(Server, Cli, String)> {
+    let server = start_server().await?;
+    let cli = Cli::new(&server)?;
+    cli.register(username).await?;
+    let token = server.token(username).await?;
+    Ok((server, cli, token))
+}
+
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::helpers::{start_server, testdata, Cli};
+use crate::helpers::{signed_up, start_server, testdata, Cli};
 
 fn arg(path: &str) -> String {
     testdata(path).to_string_lossy().into_owned()
@@ -132,10 +132,7 @@ async fn a_post_whose_photo_is_not_an_image_fails_with_its_code() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_photo_is_a_new_post_and_a_deleted_post_is_made_again() -> Result<()> {
-    let server = start_server().await?;
-    let cli = Cli::new(&server)?;
-    cli.register("oscar").await?;
-    let token = server.token("oscar").await?;
+    let (server, cli, token) = signed_up("oscar").await?;
     let jpeg = arg("photos/kleiber_1080x1080.jpg");
     let args = ["--json", "post", "--caption", "Same words", jpeg.as_str()];
     let first = cli.run(&args).await?.ok()?.json()?;

@@ -6,14 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::helpers::{finish, noise, sha256_hex, start_server, Cli};
+use crate::helpers::{finish, noise, sha256_hex, signed_up, start_server, Cli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_upload_resumes_from_the_server_offset() -> Result<()> {
-    let server = start_server().await?;
-    let cli = Cli::new(&server)?;
-    cli.register("dave").await?;
-    let token = server.token("dave").await?;
+    let (server, cli, token) = signed_up("dave").await?;
 
     const SIZE: usize = 6 * 1024 * 1024;
     let bytes = noise(SIZE, 42);
@@ -180,10 +177,7 @@ async fn several_files_in_one_command_and_a_failure_among_them() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_uploads_all_remember_their_state_and_resume() -> Result<()> {
-    let server = start_server().await?;
-    let cli = Cli::new(&server)?;
-    cli.register("mallory").await?;
-    let token = server.token("mallory").await?;
+    let (server, cli, token) = signed_up("mallory").await?;
     const SIZE: usize = 2 * 1024 * 1024;
     const N: usize = 3;
     let dir = cli.source_dir()?;
